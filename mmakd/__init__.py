@@ -1,0 +1,12 @@
+"""mmakd: Avatar Knowledge Distillation for OpenMMLab (MMRazor 1.x).
+
+Importing :mod:`mmakd` (directly, or with
+``custom_imports = dict(imports=['mmakd'])`` in a config) first applies the
+narrow compatibility fixes of :mod:`mmakd.compat`, then registers mmakd's
+components in MMRazor's ``MODELS`` registry.
+"""
+from . import compat  # noqa: F401  (must precede every mmrazor.models import)
+from . import models  # noqa: F401,E402
+from .version import __version__  # noqa: E402
+
+__all__ = ['__version__']

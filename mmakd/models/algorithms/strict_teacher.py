@@ -1,0 +1,107 @@
+"""Teacher checkpoints that do not match the teacher are an error.
+
+MMRazor's ``SingleTeacherDistill`` loads ``teacher_ckpt`` with
+``strict=False``: wrong keys only warn and training goes on with a random
+teacher. mmakd re-registers ``SingleTeacherDistill`` and ``FpnTeacherDistill``
+under their own names in MMRazor's registry with strict loading, so every
+existing recipe gets the check without a config change. ``teacher_ckpt_strict=
+False`` restores the partial load on purpose.
+"""
+from typing import Any, Dict, List, Optional
+
+from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+from mmrazor.models.algorithms import FpnTeacherDistill as _FpnTeacherDistill
+from mmrazor.models.algorithms import \
+    SingleTeacherDistill as _SingleTeacherDistill
+from mmrazor.registry import MODELS
+from torch import nn
+
+
+class TeacherCheckpointMismatch(RuntimeError):
+    """``teacher_ckpt`` does not fit the teacher model."""
+
+
+def _mismatches(model: nn.Module, state_dict: Dict[str, Any]) -> List[str]:
+    """Describes every key that is missing, unexpected or of the wrong shape."""
+    own = model.state_dict()
+    lines = [f'missing in checkpoint: {k}' for k in own if k not in state_dict]
+    lines += [
+        f'unexpected in checkpoint: {k}' for k in state_dict if k not in own
+    ]
+    lines += [
+        f'shape of {k}: checkpoint {tuple(v.shape)}, teacher '
+        f'{tuple(own[k].shape)}' for k, v in state_dict.items()
+        if k in own and hasattr(v, 'shape') and v.shape != own[k].shape
+    ]
+    return lines
+
+
+def load_teacher_checkpoint(teacher: nn.Module,
+                            filename: str,
+                            strict: bool = True) -> Dict[str, Any]:
+    """Loads ``filename`` into ``teacher``, refusing a mismatch when strict.
+
+    Args:
+        teacher (nn.Module): The teacher model.
+        filename (str): Path or URL of the checkpoint (``teacher_ckpt``).
+        strict (bool): Raise on any missing, unexpected or mis-shaped key.
+            Defaults to True.
+
+    Returns:
+        dict: The loaded checkpoint.
+
+    Raises:
+        TeacherCheckpointMismatch: when ``strict`` and the keys differ.
+    """
+    checkpoint = _load_checkpoint(filename, map_location='cpu')
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    state_dict = {k.removeprefix('module.'): v for k, v in state_dict.items()}
+    problems = _mismatches(teacher, state_dict)
+    if strict and problems:
+        shown = '\n  '.join(problems[:30])
+        more = f'\n  ... and {len(problems) - 30} more' \
+            if len(problems) > 30 else ''
+        raise TeacherCheckpointMismatch(
+            f'teacher_ckpt={filename!r} does not match the teacher model '
+            f'({len(problems)} problems):\n  {shown}{more}\n'
+            'Check that `teacher` is the architecture the checkpoint was '
+            'trained with. To load a partial teacher on purpose, set '
+            '`teacher_ckpt_strict=False` in the algorithm config.')
+    # Shapes are already checked: mmengine's loader only has to copy.
+    _load_checkpoint_to_model(teacher, checkpoint, strict=False)
+    return checkpoint
+
+
+class StrictTeacherCheckpointMixin:
+    """Loads ``teacher_ckpt`` strictly unless ``teacher_ckpt_strict=False``.
+
+    Args:
+        teacher_ckpt (str, optional): Path of the teacher's checkpoint.
+            Defaults to None.
+        teacher_ckpt_strict (bool): Whether a checkpoint that does not match
+            the teacher stops training. Defaults to True.
+    """
+
+    def __init__(self,
+                 *args,
+                 teacher_ckpt: Optional[str] = None,
+                 teacher_ckpt_strict: bool = True,
+                 **kwargs) -> None:
+        super().__init__(*args, teacher_ckpt=None, **kwargs)
+        self.teacher_ckpt = teacher_ckpt
+        if teacher_ckpt:
+            load_teacher_checkpoint(self.teacher, teacher_ckpt,
+                                    teacher_ckpt_strict)
+            # As MMRazor does: keep init_weights() from overwriting it.
+            self.teacher._is_init = True
+
+
+@MODELS.register_module(name='SingleTeacherDistill', force=True)
+class SingleTeacherDistill(StrictTeacherCheckpointMixin,
+                           _SingleTeacherDistill):
+    """MMRazor's ``SingleTeacherDistill`` with a strict ``teacher_ckpt``."""
+
+
+@MODELS.register_module(name='FpnTeacherDistill', force=True)
+class FpnTeacherDistill(StrictTeacherCheckpointMixin, _FpnTeacherDistill):
+    """MMRazor's ``FpnTeacherDistill`` with a strict ``teacher_ckpt``."""
