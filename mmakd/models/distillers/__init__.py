@@ -1,1 +1,3 @@
-__all__ = []
+from .avatar_distiller import AvatarDistiller
+
+__all__ = ['AvatarDistiller']

@@ -1,1 +1,3 @@
-__all__ = []
+from .uncertainty_aware_kd_loss import UncertaintyAwareKDLoss
+
+__all__ = ['UncertaintyAwareKDLoss']

@@ -1,0 +1,103 @@
+"""AvatarGenerator: N perturbed Avatars of a recorded teacher feature."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModule
+from mmrazor.registry import MODELS
+
+from .perturbations import PERTURBATIONS
+
+Feature = Union[torch.Tensor, Sequence[torch.Tensor]]
+PerturbationCfg = Union[Dict, Sequence[Dict]]
+
+
+@MODELS.register_module()
+class AvatarGenerator(BaseModule):
+    """Generates N Avatars from one recorded teacher feature (AKD, Sec. 3.1).
+
+    ``A_i = P(T)`` for ``i = 1..N``, where ``P`` is a random perturbation and
+    ``T`` the vanilla teacher feature recorded in the one teacher forward of
+    the iteration. The N Avatars of a tensor of shape ``(B, C, *spatial)`` are
+    returned stacked as ``(N, B, C, *spatial)`` and drawn in one batched
+    operation. The teacher tensor is detached (no gradient reaches the
+    teacher) and never modified in place.
+
+    Args:
+        num_avatars (int): N, the number of Avatars per call. The authors'
+            release uses 1 (the ensemble then forms across iterations).
+            Defaults to 1.
+        perturbation (dict | list[dict]): The perturbation transformation,
+            by ``type`` with its parameters, or a list applied in order. Types:
+            ``ElementDropout`` (``p``), ``ChannelDropout`` (``p``),
+            ``SpatialMask`` (``p``), ``GaussianNoise`` (``std``, ``mode``).
+            Defaults to ``dict(type='ElementDropout', p=0.1)``, the paper's.
+        init_cfg (dict, optional): Unused; kept for mmengine's BaseModule.
+
+    Example:
+        >>> gen = AvatarGenerator(num_avatars=4)
+        >>> gen(torch.randn(2, 256, 16, 16)).shape
+        torch.Size([4, 2, 256, 16, 16])
+    """
+
+    def __init__(self,
+                 num_avatars: int = 1,
+                 perturbation: PerturbationCfg = dict(
+                     type='ElementDropout', p=0.1),
+                 init_cfg: Optional[Dict] = None) -> None:
+        super().__init__(init_cfg)
+        if not isinstance(num_avatars, int) or num_avatars < 1:
+            raise ValueError('AvatarGenerator: `num_avatars` must be an int '
+                             f'>= 1, but got {num_avatars!r}')
+        self.num_avatars = num_avatars
+        cfgs = [perturbation] if isinstance(perturbation, dict) \
+            else list(perturbation)
+        self.perturbations = [self._build_perturbation(c) for c in cfgs]
+
+    @staticmethod
+    def _build_perturbation(cfg: Dict):
+        if not isinstance(cfg, dict) or 'type' not in cfg:
+            raise TypeError('AvatarGenerator: each `perturbation` must be a '
+                            f"dict with a 'type', but got {cfg!r}")
+        args = dict(cfg)
+        name = args.pop('type')
+        # get(), not build(): build() would look the type up in the default
+        # scope's registry (mmrazor's MODELS) instead of this one.
+        perturbation_cls = PERTURBATIONS.get(name)
+        if perturbation_cls is None:
+            raise KeyError(
+                f'AvatarGenerator: unknown `perturbation` type {name!r}; '
+                f'expected one of {sorted(PERTURBATIONS.module_dict)}')
+        return perturbation_cls(**args)
+
+    def generate(self, teacher: torch.Tensor) -> torch.Tensor:
+        """Avatars of one tensor: ``(B, ...)`` -> ``(N, B, ...)``."""
+        if not isinstance(teacher, torch.Tensor):
+            raise TypeError('AvatarGenerator expects a tensor or a sequence of '
+                            f'tensors, but got {type(teacher).__name__}')
+        # expand() is a view: the perturbations below allocate the N Avatars.
+        avatars = teacher.detach().unsqueeze(0).expand(
+            self.num_avatars, *teacher.shape)
+        for perturb in self.perturbations:
+            avatars = perturb(avatars)
+        if avatars.data_ptr() == teacher.data_ptr():
+            # Identity perturbation: give callers memory of their own.
+            avatars = avatars.clone()
+        return avatars
+
+    def forward(self, teacher: Feature) -> Union[torch.Tensor, Tuple, List]:
+        """Avatars of a tensor, or of each level of a tuple/list of tensors.
+
+        Args:
+            teacher (Tensor | Sequence[Tensor]): Recorded teacher feature(s).
+
+        Returns:
+            Tensor | tuple | list: Avatars with a leading dimension N, in the
+            structure of ``teacher``.
+        """
+        if isinstance(teacher, (tuple, list)):
+            return type(teacher)(self.generate(t) for t in teacher)
+        return self.generate(teacher)
+
+    def extra_repr(self) -> str:
+        return f'num_avatars={self.num_avatars}, ' \
+               f'perturbation={self.perturbations}'

@@ -1,0 +1,73 @@
+"""The uncertainty-aware factor of AKD, in its two published forms.
+
+Both map a student feature ``S`` and Avatars ``A`` (stacked, ``(N, B, ...)``)
+to the pair that the base distillation loss compares. Statistics run in
+float32 and carry no gradient into the teacher.
+"""
+import torch
+
+# BatchNorm's epsilon: the authors' release standardises with nn.BatchNorm2d.
+BN_EPS = 1e-5
+
+
+def avatar_sq_diff(teacher: torch.Tensor,
+                   avatars: torch.Tensor) -> torch.Tensor:
+    """``U = E_i[(A_i - T)^2]``, the per-element uncertainty map (AKD, Fig. 2).
+
+    Args:
+        teacher (Tensor): Vanilla teacher feature ``T``, shape ``(B, ...)``.
+        avatars (Tensor): Avatars ``A``, shape ``(N, B, ...)``.
+
+    Returns:
+        Tensor: ``U`` of shape ``(B, ...)``, float32.
+    """
+    diff = avatars.detach().float() - teacher.detach().float().unsqueeze(0)
+    return diff.pow(2).mean(dim=0)
+
+
+def paper_sigma(sq_diff: torch.Tensor, eps: float) -> torch.Tensor:
+    """``sigma = sqrt(E_x[U] + eps * mean(E_x[U]))``, per element of a sample.
+
+    ``E_x`` is the expectation over the batch (with one Avatar the variance
+    over Avatars alone is zero). The floor ``eps * mean`` keeps positions
+    where the teacher is zero across the batch (e.g. after a ReLU) from
+    blowing the student up by 1 / sigma, and is scale-free. Without any
+    perturbation (``U == 0``) there is no uncertainty and sigma is 1.
+
+    Args:
+        sq_diff (Tensor): ``U`` from :func:`avatar_sq_diff`, ``(B, ...)``.
+        eps (float): Relative floor of ``sigma^2``.
+
+    Returns:
+        Tensor: sigma of shape ``(1, ...)``, broadcastable to ``S`` and ``A_i``.
+    """
+    sigma2 = sq_diff.mean(dim=0, keepdim=True)
+    level_mean = sigma2.mean()
+    # torch.where, not `if`: no host-device sync on the training path.
+    return torch.where(level_mean > 0, (sigma2 + eps * level_mean).sqrt(),
+                       torch.ones_like(sigma2))
+
+
+def standardise(x: torch.Tensor, batch_dim: int = 0) -> torch.Tensor:
+    """Per-channel standardisation with the tensor's own batch statistics.
+
+    What a parameter-free ``BatchNorm`` in training mode does: the released
+    code's "uncertainty weights". Channels sit right after ``batch_dim``; any
+    number of channels and levels is fine (the release hard-coded 2048).
+
+    Args:
+        x (Tensor): ``(B, C, ...)``, or ``(N, B, C, ...)`` with
+            ``batch_dim=1`` to standardise each Avatar on its own.
+        batch_dim (int): Index of the batch dimension. Defaults to 0.
+
+    Returns:
+        Tensor: Standardised ``x``, same shape.
+    """
+    dims = tuple(d for d in range(batch_dim, x.dim()) if d != batch_dim + 1)
+    var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
+    return (x - mean) * torch.rsqrt(var + BN_EPS)
+
+
+def rms(sq_diff: torch.Tensor) -> torch.Tensor:
+    """Root-mean-square Avatar-teacher difference: the logged spread."""
+    return sq_diff.mean().sqrt()

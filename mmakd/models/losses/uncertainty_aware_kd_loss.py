@@ -1,0 +1,266 @@
+"""UncertaintyAwareKDLoss: AKD around any registered distillation loss."""
+import functools
+import inspect
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModule
+from mmrazor.registry import MODELS
+from torch import nn
+
+from .uncertainty import avatar_sq_diff, paper_sigma, rms, standardise
+
+Feature = Union[torch.Tensor, Sequence[torch.Tensor]]
+
+# (student, teacher) argument names of the losses in MMRazor and mmakd.
+KNOWN_KEY_PAIRS = (('preds_S', 'preds_T'), ('s_feature', 't_feature'),
+                   ('student', 'teacher'), ('s_feat', 't_feat'),
+                   ('feat_s', 'feat_t'))
+UNCERTAINTY_MODES = ('paper', 'official', 'none')
+
+
+class _BaseLossSignature:
+    """Makes ``loss.forward`` report the base loss's signature.
+
+    MMRazor's ``ConfigurableDistiller`` checks ``loss_forward_mappings``
+    against ``inspect.signature(loss.forward)``; the wrapper accepts exactly
+    what its base loss accepts, so that is the signature it shows.
+    """
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return objtype._forward
+        forward = functools.partial(objtype._forward, obj)
+        forward.__signature__ = obj.base_signature
+        return forward
+
+
+@MODELS.register_module()
+class UncertaintyAwareKDLoss(BaseModule):
+    """Avatar Knowledge Distillation around any distillation loss (AKD, Eq. 4).
+
+    ``L_AKD = E_i[ L_distill(S', A'_i) ]`` where ``A_i`` are the Avatars of
+    the teacher feature ``T`` and ``(S', A'_i)`` the student and Avatar after
+    the uncertainty-aware factor of ``uncertainty``:
+
+    - ``'paper'`` (default): ``S' = S / sigma``, ``A'_i = A_i / sigma`` with
+      ``sigma^2 = E_x E_i[(A_i - T)^2]`` per element of a sample (the
+      expectation over the batch and the Avatars; no gradient; floored at
+      ``eps`` times its mean, see :func:`~.uncertainty.paper_sigma`);
+    - ``'official'``: the authors' released code: student and each Avatar
+      standardised per channel with their own batch statistics (a BatchNorm
+      without parameters), for any number of channels;
+    - ``'none'``: ``S' = S``, ``A'_i = A_i``: Avatars only, for ablation.
+
+    Every other input of the base loss (e.g. ground truth) passes through
+    unchanged, and ``loss.forward`` has the base loss's signature, so the
+    wrapper drops into any ``loss_forward_mappings``. Called on its own it
+    makes its Avatars with ``avatar_generator``; ``AvatarDistiller`` instead
+    calls :meth:`forward_avatars` with Avatars shared between losses.
+
+    Args:
+        base_loss (dict): Config of a distillation loss registered in
+            MMRazor's ``MODELS`` (``ChannelWiseDivergence``, ``MGDLoss``,
+            ``PKDLoss``, ``L2Loss``, ``KLDivergence``, ``FGDLoss``, ...).
+        uncertainty (str): ``'paper'``, ``'official'`` or ``'none'``.
+            Defaults to ``'paper'``.
+        student_key (str, optional): Argument of the base loss's forward that
+            takes the student. Inferred from the common names
+            (``preds_S``, ``s_feature``, ...) when None.
+        teacher_key (str, optional): Argument that takes the teacher, which
+            becomes the Avatars. Inferred like ``student_key`` when None.
+        avatar_generator (dict): Config of the :class:`AvatarGenerator` used
+            when this loss is called directly. Defaults to
+            ``dict(type='AvatarGenerator')``.
+        eps (float): Relative floor of ``sigma^2`` for ``'paper'``.
+            Defaults to 1e-2.
+        init_cfg (dict, optional): mmengine initialisation config.
+    """
+
+    forward = _BaseLossSignature()
+
+    def __init__(self,
+                 base_loss: Dict,
+                 uncertainty: str = 'paper',
+                 student_key: Optional[str] = None,
+                 teacher_key: Optional[str] = None,
+                 avatar_generator: Dict = dict(type='AvatarGenerator'),
+                 eps: float = 1e-2,
+                 init_cfg: Optional[Dict] = None) -> None:
+        super().__init__(init_cfg)
+        if uncertainty not in UNCERTAINTY_MODES:
+            raise ValueError('UncertaintyAwareKDLoss: `uncertainty` must be '
+                             f'one of {UNCERTAINTY_MODES}, but got '
+                             f'{uncertainty!r}')
+        if eps < 0:
+            raise ValueError(
+                f'UncertaintyAwareKDLoss: `eps` must be >= 0, but got {eps}')
+        self.uncertainty = uncertainty
+        self.eps = eps
+        self.base_loss = self._build_base_loss(base_loss)
+        self.base_signature = inspect.signature(self.base_loss.forward)
+        self.student_key, self.teacher_key = self._resolve_keys(
+            student_key, teacher_key)
+        self.avatar_generator = MODELS.build(avatar_generator)
+
+    @staticmethod
+    def _build_base_loss(cfg: Dict) -> nn.Module:
+        if isinstance(cfg, nn.Module):
+            return cfg
+        if not isinstance(cfg, dict) or 'type' not in cfg:
+            raise TypeError('UncertaintyAwareKDLoss: `base_loss` must be a '
+                            "loss config dict with a 'type', but got "
+                            f'{cfg!r}')
+        loss_type = cfg['type']
+        if isinstance(loss_type, str) and MODELS.get(loss_type) is None:
+            raise KeyError(
+                f'UncertaintyAwareKDLoss: `base_loss` type {loss_type!r} is '
+                "not registered in MMRazor's MODELS registry; expected a "
+                "distillation loss such as 'ChannelWiseDivergence', "
+                "'MGDLoss', 'PKDLoss' or 'FGDLoss' (import the module that "
+                'registers your own loss via custom_imports)')
+        if MODELS.get(loss_type) is UncertaintyAwareKDLoss:
+            raise TypeError('UncertaintyAwareKDLoss: `base_loss` is itself '
+                            'an UncertaintyAwareKDLoss; wrap the base loss '
+                            'once')
+        return MODELS.build(cfg)
+
+    def _resolve_keys(self, student_key: Optional[str],
+                      teacher_key: Optional[str]) -> Tuple[str, str]:
+        params = self.base_signature.parameters
+        name = type(self.base_loss).__name__
+        if student_key is None and teacher_key is None:
+            for pair in KNOWN_KEY_PAIRS:
+                if all(k in params for k in pair):
+                    return pair
+            raise ValueError(
+                f'UncertaintyAwareKDLoss: cannot tell which argument of '
+                f'{name}.forward{self.base_signature} is the student and '
+                'which the teacher; set `student_key` and `teacher_key`')
+        for arg, key in (('student_key', student_key), ('teacher_key',
+                                                        teacher_key)):
+            if key not in params:
+                raise ValueError(
+                    f'UncertaintyAwareKDLoss: `{arg}`={key!r} is not an '
+                    f'argument of {name}.forward{self.base_signature}')
+        if student_key == teacher_key:
+            raise ValueError('UncertaintyAwareKDLoss: `student_key` and '
+                             f'`teacher_key` are both {student_key!r}')
+        return student_key, teacher_key
+
+    def _forward(self, *args, **kwargs) -> torch.Tensor:
+        """Makes Avatars of the teacher input, then :meth:`forward_avatars`."""
+        bound = self.base_signature.bind(*args, **kwargs)
+        teacher = bound.arguments[self.teacher_key]
+        loss, _ = self.forward_avatars(
+            bound, self.avatar_generator(teacher), with_stats=False)
+        return loss
+
+    def forward_avatars(
+        self,
+        inputs: Union[inspect.BoundArguments, Dict],
+        avatars: Feature,
+        with_stats: bool = True
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """The AKD loss for given Avatars of the teacher input.
+
+        Args:
+            inputs (BoundArguments | dict): The base loss's inputs, by
+                argument name, with the vanilla teacher at ``teacher_key``.
+            avatars (Tensor | Sequence[Tensor]): Avatars of the teacher input,
+                ``(N, B, ...)`` per level, as made by ``AvatarGenerator``.
+            with_stats (bool): Whether to compute the logged statistics.
+                Defaults to True.
+
+        Returns:
+            tuple[Tensor, dict]: The loss, and per level the mean ``sigma``
+            (``'paper'``) and the RMS Avatar-teacher ``spread``, detached.
+        """
+        if not isinstance(inputs, inspect.BoundArguments):
+            inputs = self.base_signature.bind(**inputs)
+        student = inputs.arguments[self.student_key]
+        teacher = inputs.arguments[self.teacher_key]
+        s_levels, t_levels, a_levels = (_as_levels(x, n) for x, n in (
+            (student, self.student_key), (teacher, self.teacher_key),
+            (avatars, 'avatars')))
+        if not len(s_levels) == len(t_levels) == len(a_levels):
+            raise ValueError(
+                f'{self._name()}: `{self.student_key}` has {len(s_levels)} '
+                f'levels, `{self.teacher_key}` {len(t_levels)} and its '
+                f'Avatars {len(a_levels)}; they must match')
+
+        stats: Dict[str, torch.Tensor] = {}
+        scaled = [
+            self._scale_level(s, t, a, stats, level if len(t_levels) > 1
+                              else None, with_stats)
+            for level, (s, t, a) in enumerate(zip(s_levels, t_levels,
+                                                  a_levels))
+        ]
+        num_avatars = a_levels[0].shape[0]
+        loss = 0
+        for i in range(num_avatars):
+            inputs.arguments[self.student_key] = _like(
+                student, [s for s, _ in scaled])
+            inputs.arguments[self.teacher_key] = _like(
+                teacher, [a[i] for _, a in scaled])
+            loss = loss + self.base_loss(*inputs.args, **inputs.kwargs)
+        inputs.arguments[self.student_key] = student
+        inputs.arguments[self.teacher_key] = teacher
+        return loss / num_avatars, stats
+
+    def _scale_level(self, student: torch.Tensor, teacher: torch.Tensor,
+                     avatars: torch.Tensor, stats: Dict[str, torch.Tensor],
+                     level: Optional[int],
+                     with_stats: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The uncertainty-aware factor on one level; fills ``stats``."""
+        if avatars.shape[1:] != teacher.shape:
+            raise ValueError(
+                f'{self._name()}: Avatars of shape {tuple(avatars.shape)} do '
+                f'not stack Avatars of the teacher `{self.teacher_key}` of '
+                f'shape {tuple(teacher.shape)}; expected (N, '
+                f'{", ".join(map(str, teacher.shape))})')
+        suffix = '' if level is None else f'_{level}'
+        sq_diff = None
+        if self.uncertainty == 'paper' or with_stats:
+            sq_diff = avatar_sq_diff(teacher, avatars)
+        if with_stats:
+            stats[f'spread{suffix}'] = rms(sq_diff)
+        if self.uncertainty == 'none':
+            return student, avatars
+        if self.uncertainty == 'official':
+            return standardise(student), standardise(avatars, batch_dim=1)
+        if student.shape != teacher.shape:
+            raise ValueError(
+                f"{self._name()}: uncertainty='paper' divides student and "
+                'Avatars by the same sigma, so their shapes must match, but '
+                f'`{self.student_key}` has shape {tuple(student.shape)} and '
+                f'`{self.teacher_key}` {tuple(teacher.shape)}; map the '
+                'student through a connector to the teacher\'s shape')
+        sigma = paper_sigma(sq_diff, self.eps)
+        if with_stats:
+            stats[f'sigma{suffix}'] = sigma.mean()
+        return student / sigma, avatars / sigma
+
+    def _name(self) -> str:
+        return f'UncertaintyAwareKDLoss({type(self.base_loss).__name__})'
+
+    def extra_repr(self) -> str:
+        return f'uncertainty={self.uncertainty!r}, student_key=' \
+               f'{self.student_key!r}, teacher_key={self.teacher_key!r}'
+
+
+def _as_levels(x: Feature, name: str) -> List[torch.Tensor]:
+    """A tensor as one level, a tuple or list of tensors as its levels."""
+    levels = list(x) if isinstance(x, (tuple, list)) else [x]
+    if not all(isinstance(t, torch.Tensor) for t in levels):
+        raise TypeError(f'UncertaintyAwareKDLoss: `{name}` must be a tensor '
+                        'or a tuple/list of tensors, but got '
+                        f'{type(x).__name__}')
+    return levels
+
+
+def _like(template: Feature, levels: List[torch.Tensor]) -> Feature:
+    """``levels`` in the structure of ``template`` (tensor, tuple or list)."""
+    if isinstance(template, (tuple, list)):
+        return type(template)(levels)
+    return levels[0]
