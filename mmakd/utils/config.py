@@ -1,0 +1,17 @@
+"""Config loading that accepts OpenMMLab package paths."""
+from mmengine.config import Config
+from mmengine.hub import get_config
+
+
+def load_config(path: str) -> Config:
+    """Loads a config file, or a packaged one such as ``'mmrazor::distill/...'``.
+
+    Args:
+        path (str): A file path, or ``'<package>::<path in its configs>'``.
+
+    Returns:
+        Config: The loaded config.
+    """
+    if '::' in path:
+        return get_config(path)
+    return Config.fromfile(path)
