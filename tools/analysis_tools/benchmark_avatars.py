@@ -96,6 +96,19 @@ def timed(fn: Callable, device: str) -> Callable:
     return wrapper
 
 
+def step_memory(step: Callable) -> float:
+    """GPU memory one step adds on top of what is already allocated (GiB).
+
+    Every variant's weights stay resident during the benchmark, so the peak
+    is taken relative to the allocation before the step.
+    """
+    torch.cuda.empty_cache()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    return (torch.cuda.max_memory_allocated() - before) / 2**30
+
+
 def sync(device: str) -> None:
     if device.startswith('cuda'):
         torch.cuda.synchronize()
@@ -130,7 +143,7 @@ def main() -> None:
             row['distill_ms'] = 1e3 * statistics.median(
                 loss_times[name][args.warmup:])
         if args.device.startswith('cuda'):
-            row['max_mem_gib'] = torch.cuda.max_memory_allocated() / 2**30
+            row['step_mem_gib'] = step_memory(step)
         results[name] = row
     report(results, args)
 
@@ -143,12 +156,15 @@ def report(results: Dict[str, dict], args) -> None:
           f"{'fp16 autocast' if args.amp else 'fp32'}, median of "
           f'{args.iters} steps after {args.warmup} warm-up\n')
     base = results['base KD']
+    mem = 'step_mem_gib' in base
     print('| variant | train step (ms) | vs base KD | distill losses fwd '
-          '(ms) |\n|---|---|---|---|')
+          '(ms) |' + (' step memory (GiB) |' if mem else '') +
+          '\n|---|---|---|---|' + ('---|' if mem else ''))
     for name, row in results.items():
         distill = f"{row['distill_ms']:.1f}" if 'distill_ms' in row else '—'
         print(f"| {name} | {row['step_ms']:.1f} | "
-              f"x{row['step_ms'] / base['step_ms']:.3f} | {distill} |")
+              f"x{row['step_ms'] / base['step_ms']:.3f} | {distill} |" +
+              (f" {row['step_mem_gib']:.2f} |" if mem else ''))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(config=args.config, device=device,
