@@ -1,0 +1,295 @@
+"""Reusable test helpers: build OpenMMLab recipes without weights, run a step.
+
+Every test that needs a real MMRazor/mmakd recipe on this machine (no network,
+no datasets, CPU only) goes through the same four steps::
+
+    cfg = load_recipe('mmrazor::distill/mmdet/cwd/'
+                      'cwd_fpn_retina_r101_retina_r50_1x_coco.py')
+    model = build_model(cfg)            # no checkpoint is fetched
+    data = det_batch(model, size=(64, 64))
+    losses = train_step(model, data)    # loss tensors, gradients kept
+
+:func:`load_recipe` loads a config (a path or an ``'pkg::path'`` name), turns
+every ``cfg_path`` sub-model into the full model config it names and then calls
+:func:`disable_downloads`, so that building the model and calling its
+``init_weights()`` can never reach for a checkpoint.
+"""
+import copy
+import logging
+import os.path as osp
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import MMLogger
+from mmengine.structures import PixelData
+from torch import nn
+
+import mmakd  # noqa: F401  (compat fixes, strict teacher registration)
+
+_Size = Tuple[int, int]
+
+
+def _get_config(name: str) -> Config:
+    """Loads a config file path, or a ``'package::relative/path.py'`` name."""
+    if osp.isfile(name):
+        return Config.fromfile(name)
+    from mmengine.hub import get_config
+    return get_config(name)
+
+
+def resolve_cfg_paths(model_cfg: Any) -> Any:
+    """Replaces each ``dict(cfg_path=..., pretrained=...)`` by its model config.
+
+    MMRazor builds such a sub-model with :func:`mmengine.hub.get_model`, which
+    downloads the package's released checkpoint when ``pretrained=True`` and
+    gives no way to change the nested config (e.g. a backbone's ``init_cfg``).
+    The expanded dict is what ``get_model`` would build: the config's
+    ``model`` with its top-level ``data_preprocessor`` merged in, built in the
+    package's scope (``_scope_``), without the checkpoint.
+
+    Args:
+        model_cfg: A model config (dict, list or any other value), walked
+            recursively.
+
+    Returns:
+        A copy of ``model_cfg`` without any ``cfg_path`` entry.
+    """
+    if isinstance(model_cfg, (list, tuple)):
+        return type(model_cfg)(resolve_cfg_paths(v) for v in model_cfg)
+    if not isinstance(model_cfg, dict):
+        return model_cfg
+    if model_cfg.get('cfg_path') and not model_cfg.get('type'):
+        extra = {
+            k: v
+            for k, v in model_cfg.items() if k not in ('cfg_path', 'pretrained')
+        }
+        package = model_cfg['cfg_path'].split('::')[0]
+        sub = _get_config(model_cfg['cfg_path'])
+        resolved = copy.deepcopy(sub.model.to_dict())
+        if 'data_preprocessor' in sub:
+            resolved['data_preprocessor'] = copy.deepcopy(
+                sub.data_preprocessor.to_dict())
+        resolved.setdefault('_scope_', package)
+        resolved.update(extra)
+        return ConfigDict(resolve_cfg_paths(resolved))
+    return ConfigDict({k: resolve_cfg_paths(v) for k, v in model_cfg.items()})
+
+
+def _is_pretrained(init_cfg: Any) -> bool:
+    return isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
+
+
+def disable_downloads(cfg: Union[Config, Dict]) -> Union[Config, Dict]:
+    """Removes every checkpoint a model config would load, in place.
+
+    Sets ``teacher_ckpt`` and every string ``pretrained`` (e.g. mmseg's
+    ``pretrained='open-mmlab://resnet101_v1c'``) to None, ``pretrained=True``
+    of a ``cfg_path`` sub-model to False, and drops each
+    ``init_cfg=dict(type='Pretrained', ...)`` (set to None, or removed from a
+    list of init configs, so other initialisers stay). Run
+    :func:`resolve_cfg_paths` first: the configs a ``cfg_path`` names are not
+    visible here.
+
+    Args:
+        cfg: A full config (its ``model`` is cleaned) or a model config.
+
+    Returns:
+        The same ``cfg``, for chaining.
+    """
+
+    def clean(node: Any) -> None:
+        if isinstance(node, (list, tuple)):
+            for value in node:
+                clean(value)
+            return
+        if not isinstance(node, dict):
+            return
+        if 'teacher_ckpt' in node:
+            node['teacher_ckpt'] = None
+        if isinstance(node.get('pretrained'), str):
+            node['pretrained'] = None
+        elif node.get('pretrained') is True and 'cfg_path' in node:
+            node['pretrained'] = False
+        init_cfg = node.get('init_cfg')
+        if _is_pretrained(init_cfg):
+            node['init_cfg'] = None
+        elif isinstance(init_cfg, list):
+            node['init_cfg'] = [
+                c for c in init_cfg if not _is_pretrained(c)
+            ] or None
+        for value in node.values():
+            clean(value)
+
+    clean(cfg['model'] if 'model' in cfg else cfg)
+    if 'load_from' in cfg:
+        cfg['load_from'] = None
+    return cfg
+
+
+def load_recipe(name: str, **overrides: Any) -> Config:
+    """Loads a recipe ready to build on a machine without weights.
+
+    Args:
+        name: A config path, or a name such as
+            ``'mmrazor::distill/mmdet/cwd/cwd_fpn_retina_r101_retina_r50_1x_coco.py'``.
+        **overrides: Dotted keys merged last with ``Config.merge_from_dict``,
+            after ``cfg_path`` sub-models are expanded, e.g.
+            ``**{'model.architecture.data_preprocessor.size': (64, 64)}``.
+
+    Returns:
+        Config: ``cfg.model`` has no ``cfg_path`` and loads no checkpoint.
+    """
+    cfg = _get_config(name)
+    cfg.model = resolve_cfg_paths(cfg.model)
+    disable_downloads(cfg)
+    if overrides:
+        cfg.merge_from_dict(overrides)
+    return cfg
+
+
+def build_model(cfg: Union[Config, Dict]) -> nn.Module:
+    """Builds ``cfg.model`` in its scope and initialises its weights.
+
+    The model is built from MMRazor's registry (which mmakd's components and
+    MMRazor's algorithms live in, and which falls back to mmengine's). The
+    config's ``default_scope`` applies unless the model has its own
+    ``_scope_``. ``init_weights()`` is called, as a Runner would, so a
+    config that still asks for a checkpoint fails here, not in training.
+
+    Args:
+        cfg: A full config (with ``model``) or a model config.
+
+    Returns:
+        nn.Module: The model, in train mode.
+    """
+    from mmengine.registry import DefaultScope
+    from mmrazor.registry import MODELS
+    model_cfg = copy.deepcopy(cfg['model'] if 'model' in cfg else cfg)
+    scope = cfg.get('default_scope', 'mmrazor') if 'model' in cfg \
+        else 'mmrazor'
+    with DefaultScope.overwrite_default_scope(scope):
+        model = MODELS.build(model_cfg)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # init_weights logs every parameter
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    model.train()  # MMRazor's distill algorithms return None from train()
+    return model
+
+
+def det_batch(model: Optional[nn.Module] = None,
+              batch_size: int = 2,
+              size: _Size = (64, 64),
+              num_classes: int = 80,
+              num_boxes: int = 3,
+              with_mask: bool = False) -> Dict[str, List[Any]]:
+    """Generates a detection batch as a dataloader would give it.
+
+    Args:
+        model: Unused except as a reminder of the call order; any model
+            whose ``data_preprocessor`` takes mmdet's packed inputs.
+        batch_size: Number of images.
+        size: (height, width) of every image.
+        num_classes: Labels are drawn from ``range(num_classes)``.
+        num_boxes: Ground-truth boxes per image.
+        with_mask: Also generate instance masks.
+
+    Returns:
+        dict: ``inputs`` (uint8 CHW tensors) and ``data_samples``
+        (``DetDataSample`` with ``gt_instances``), the input of
+        ``model.data_preprocessor`` / ``model.train_step``.
+    """
+    from mmdet.testing import demo_mm_inputs
+    h, w = size
+    return demo_mm_inputs(
+        batch_size=batch_size,
+        image_shapes=[(3, h, w)] * batch_size,
+        num_items=[num_boxes] * batch_size,
+        num_classes=num_classes,
+        with_mask=with_mask)
+
+
+def seg_batch(model: Optional[nn.Module] = None,
+              batch_size: int = 2,
+              size: _Size = (64, 64),
+              num_classes: int = 19,
+              seed: int = 0) -> Dict[str, List[Any]]:
+    """Generates a semantic segmentation batch as a dataloader would give it.
+
+    mmseg's ``SegDataPreProcessor`` pads every image to its ``size`` (the
+    crop size, 512x1024 for Cityscapes). When ``model`` is given, its
+    preprocessor's ``size`` is set to ``size`` so the batch stays small.
+
+    Args:
+        model: The model that will take the batch, or None.
+        batch_size: Number of images.
+        size: (height, width) of every image and label map.
+        num_classes: Labels are drawn from ``range(num_classes)``.
+        seed: Seed of the generator.
+
+    Returns:
+        dict: ``inputs`` (uint8 CHW tensors) and ``data_samples``
+        (``SegDataSample`` with ``gt_sem_seg``).
+    """
+    from mmseg.structures import SegDataSample
+    if model is not None and hasattr(model.data_preprocessor, 'size'):
+        model.data_preprocessor.size = tuple(size)
+    gen = torch.Generator().manual_seed(seed)
+    h, w = size
+    inputs, samples = [], []
+    for i in range(batch_size):
+        inputs.append(
+            torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8))
+        sample = SegDataSample(
+            metainfo=dict(
+                img_path=f'img_{i}.png',
+                ori_shape=(h, w),
+                img_shape=(h, w),
+                pad_shape=(h, w),
+                scale_factor=(1.0, 1.0),
+                flip=False,
+                flip_direction=None))
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(0, num_classes, (1, h, w), generator=gen))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def train_step(model: nn.Module,
+               data: Dict[str, Sequence[Any]]) -> Dict[str, torch.Tensor]:
+    """One training forward and backward pass, gradients left in place.
+
+    Does what ``BaseModel.train_step`` does up to ``backward()`` (preprocess,
+    ``mode='loss'``, ``parse_losses``) but takes no optimizer step and does
+    not zero the gradients, so a test can inspect them.
+
+    Args:
+        model: A model in train mode.
+        data: A batch from :func:`det_batch`, :func:`seg_batch` or a
+            dataloader.
+
+    Returns:
+        dict: Every loss term (scalar tensors, each already summed as
+        ``parse_losses`` does) plus ``'loss'``, their total.
+    """
+    model.zero_grad(set_to_none=True)
+    batch = model.data_preprocessor(data, True)
+    raw = model(**batch, mode='loss')
+    total, _ = model.parse_losses(raw)
+    total.backward()
+    losses = {
+        k: (sum(v) if isinstance(v, (list, tuple)) else v).detach()
+        for k, v in raw.items() if 'loss' in k
+    }
+    losses['loss'] = total.detach()
+    return losses
+
+
+def grad_report(module: nn.Module) -> Tuple[int, int]:
+    """Counts (params with a gradient, trainable params) of ``module``."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    return sum(p.grad is not None for p in params), len(params)
