@@ -1,6 +1,8 @@
 """Reusable test helpers: build OpenMMLab recipes without weights, run a step.
 
-Every test that needs a real MMRazor/mmakd recipe on this machine (no network,
+Two kinds of models are covered. ``toy_config()`` loads a tiny distillation
+(``tests/data/toy_kd.py``) that mmengine's Runner trains in seconds. Every
+test that needs a real MMRazor/mmakd recipe on this machine (no network,
 no datasets, CPU only) goes through the same four steps::
 
     cfg = load_recipe('mmrazor::distill/mmdet/cwd/'
@@ -16,7 +18,10 @@ every ``cfg_path`` sub-model into the full model config it names and then calls
 """
 import copy
 import logging
+import os
 import os.path as osp
+import subprocess
+import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -28,6 +33,32 @@ from torch import nn
 import mmakd  # noqa: F401  (compat fixes, strict teacher registration)
 
 _Size = Tuple[int, int]
+
+#: The repository root (where ``tools/`` and ``configs/`` are).
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: ``tests/data``: tiny configs and ``mmakd_toys`` (generated data, ToyNet).
+TESTS_DATA = osp.join(osp.dirname(osp.abspath(__file__)), 'data')
+#: A tiny SingleTeacherDistill config that trains in seconds on CPU.
+TOY_KD_CONFIG = osp.join(TESTS_DATA, 'toy_kd.py')
+
+
+def toy_config(**overrides: Any) -> Config:
+    """Loads ``tests/data/toy_kd.py`` (ToyNet 16 -> 4 channels, KL on logits).
+
+    ``tests/data`` is put on ``sys.path`` so that its
+    ``custom_imports=['mmakd', 'mmakd_toys']`` resolve in this process; a
+    subprocess needs it on ``PYTHONPATH``.
+
+    Args:
+        **overrides: Dotted keys merged with ``Config.merge_from_dict``, e.g.
+            ``**{'train_cfg.max_iters': 2}``.
+    """
+    if TESTS_DATA not in sys.path:
+        sys.path.insert(0, TESTS_DATA)
+    cfg = Config.fromfile(TOY_KD_CONFIG)
+    if overrides:
+        cfg.merge_from_dict(overrides)
+    return cfg
 
 
 def _get_config(name: str) -> Config:
@@ -293,3 +324,34 @@ def grad_report(module: nn.Module) -> Tuple[int, int]:
     """Counts (params with a gradient, trainable params) of ``module``."""
     params = [p for p in module.parameters() if p.requires_grad]
     return sum(p.grad is not None for p in params), len(params)
+
+
+def run_python(code: str,
+               *args: str,
+               env: Optional[Dict[str, str]] = None,
+               timeout: float = 300) -> subprocess.CompletedProcess:
+    """Runs ``python -c code *args`` in a fresh interpreter at the repo root.
+
+    A fresh interpreter is what makes import-order tests honest: nothing
+    this test process imported can mask a failure.
+
+    Args:
+        code: Python source passed to ``python -c``.
+        *args: Extra ``sys.argv`` entries for the code.
+        env: Extra environment variables (added to this process's; a
+            ``PYTHONPATH`` here is put before the inherited one).
+        timeout: Seconds before the run is killed (and the test fails).
+
+    Returns:
+        CompletedProcess: with ``stdout`` and ``stderr`` as text.
+    """
+    full_env = {**os.environ, **(env or {})}
+    if env and 'PYTHONPATH' in env and os.environ.get('PYTHONPATH'):
+        full_env['PYTHONPATH'] = os.pathsep.join(
+            [env['PYTHONPATH'], os.environ['PYTHONPATH']])
+    return subprocess.run([sys.executable, '-c', code, *args],
+                          cwd=REPO_ROOT,
+                          env=full_env,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
