@@ -74,13 +74,13 @@ TASKS = {
         'mIoU',
         _cfg('pspnet_r18-w32-d4_1500i_digit-scenes.py'),
         methods={
-            'no KD': (_cfg('pspnet_r18-w16-d4_1500i_digit-scenes.py'), {}),
-            'CWD': (_cfg('cwd_logits_pspnet-r18w32_pspnet-r18w16_1500i_'
+            'no KD': (_cfg('pspnet_r18-w8-d4_1500i_digit-scenes.py'), {}),
+            'CWD': (_cfg('cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
                          'digit-scenes.py'), {}),
-            'CWD + AKD': (_cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w16_'
+            'CWD + AKD': (_cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_'
                                '1500i_digit-scenes.py'), {}),
             'CWD + AKD (official)':
-            (_cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w16_1500i_'
+            (_cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
                   'digit-scenes.py'), {
                       'model.distiller.uncertainty': 'official'
                   }),
