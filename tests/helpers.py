@@ -70,7 +70,7 @@ def _get_config(name: str) -> Config:
 
 
 def resolve_cfg_paths(model_cfg: Any) -> Any:
-    """Replaces each ``dict(cfg_path=..., pretrained=...)`` by its model config.
+    """Replaces each ``dict(cfg_path=..., pretrained=...)`` by its config.
 
     MMRazor builds such a sub-model with :func:`mmengine.hub.get_model`, which
     downloads the package's released checkpoint when ``pretrained=True`` and
@@ -93,7 +93,8 @@ def resolve_cfg_paths(model_cfg: Any) -> Any:
     if model_cfg.get('cfg_path') and not model_cfg.get('type'):
         extra = {
             k: v
-            for k, v in model_cfg.items() if k not in ('cfg_path', 'pretrained')
+            for k, v in model_cfg.items()
+            if k not in ('cfg_path', 'pretrained')
         }
         package = model_cfg['cfg_path'].split('::')[0]
         sub = _get_config(model_cfg['cfg_path'])
@@ -146,9 +147,8 @@ def disable_downloads(cfg: Union[Config, Dict]) -> Union[Config, Dict]:
         if _is_pretrained(init_cfg):
             node['init_cfg'] = None
         elif isinstance(init_cfg, list):
-            node['init_cfg'] = [
-                c for c in init_cfg if not _is_pretrained(c)
-            ] or None
+            node['init_cfg'] = [c for c in init_cfg if not _is_pretrained(c)
+                                ] or None
         for value in node.values():
             clean(value)
 
@@ -163,7 +163,7 @@ def load_recipe(name: str, **overrides: Any) -> Config:
 
     Args:
         name: A config path, or a name such as
-            ``'mmrazor::distill/mmdet/cwd/cwd_fpn_retina_r101_retina_r50_1x_coco.py'``.
+            ``'mmrazor::distill/mmdet/cwd/<recipe>.py'``.
         **overrides: Dotted keys merged last with ``Config.merge_from_dict``,
             after ``cfg_path`` sub-models are expanded, e.g.
             ``**{'model.architecture.data_preprocessor.size': (64, 64)}``.

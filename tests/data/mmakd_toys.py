@@ -47,8 +47,8 @@ class ToyNet(BaseModel):
                  num_classes: int = 4,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(data_preprocessor=data_preprocessor,
-                         init_cfg=init_cfg)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = nn.Sequential(
             nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(),
             nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -103,8 +103,7 @@ class ToyPatterns(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> dict:
-        return dict(inputs=self.inputs[index],
-                    data_samples=self.labels[index])
+        return dict(inputs=self.inputs[index], data_samples=self.labels[index])
 
 
 @METRICS.register_module(force=True)

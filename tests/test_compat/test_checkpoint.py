@@ -82,7 +82,8 @@ def test_runner_checkpoint_loads_as_load_from(teacher_ckpt, tmp_path):
     before = {k: v.clone() for k, v in runner.model.state_dict().items()}
     runner.load_or_resume()
     _assert_weights(runner.model, _state_dict(teacher_ckpt))
-    assert any(not torch.equal(v, runner.model.state_dict()[k])
+    assert any(not torch.equal(v,
+                               runner.model.state_dict()[k])
                for k, v in before.items())
     assert runner.iter == 0  # load_from loads weights, it does not resume
 
@@ -100,7 +101,10 @@ class _Spy(Hook):
             for k, v in runner.model.state_dict().items()
         }
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         self.iters.append(runner.iter)
 
@@ -128,8 +132,8 @@ def test_runner_resumes_from_its_checkpoint(teacher_ckpt, tmp_path):
 def test_runner_checkpoint_needs_mmakd_allow_list(teacher_ckpt):
     """weights_only=True loads it with mmakd's globals, and only with them."""
     checkpoint = torch.load(teacher_ckpt, weights_only=True)
-    assert isinstance(checkpoint['message_hub']['log_scalars']
-                      ['train/loss'], HistoryBuffer)
+    assert isinstance(checkpoint['message_hub']['log_scalars']['train/loss'],
+                      HistoryBuffer)
 
     allowed = torch.serialization.get_safe_globals()
     torch.serialization.clear_safe_globals()
@@ -153,8 +157,8 @@ class _GetattrAbuse:
 
 def test_objects_outside_the_allow_list_are_refused(teacher_ckpt, tmp_path):
     arbitrary = tmp_path / 'arbitrary.pth'
-    torch.save(dict(state_dict=_state_dict(teacher_ckpt), x=_Arbitrary()),
-               arbitrary)
+    torch.save(
+        dict(state_dict=_state_dict(teacher_ckpt), x=_Arbitrary()), arbitrary)
     with pytest.raises(pickle.UnpicklingError, match='_Arbitrary'):
         torch.load(arbitrary, weights_only=True)
     # mmengine's loader (load_from, resume, teacher_ckpt) keeps the default.
@@ -205,8 +209,7 @@ def test_teacher_of_another_shape_is_refused(teacher_ckpt, algorithm):
 ])
 def test_teacher_ckpt_with_wrong_keys_is_refused(teacher_ckpt, tmp_path, drop,
                                                  add, expected):
-    path = _edited_checkpoint(teacher_ckpt, tmp_path / 'edited.pth', drop,
-                              add)
+    path = _edited_checkpoint(teacher_ckpt, tmp_path / 'edited.pth', drop, add)
     with pytest.raises(TeacherCheckpointMismatch, match=expected) as error:
         _distill(path)
     assert '(1 problems)' in str(error.value)
@@ -215,7 +218,9 @@ def test_teacher_ckpt_with_wrong_keys_is_refused(teacher_ckpt, tmp_path, drop,
 def test_teacher_ckpt_strict_false_loads_a_partial_teacher(
         teacher_ckpt, tmp_path):
     path = _edited_checkpoint(
-        teacher_ckpt, tmp_path / 'partial.pth', drop=['head.bias'],
+        teacher_ckpt,
+        tmp_path / 'partial.pth',
+        drop=['head.bias'],
         add=['extra.weight'])
     weights = _state_dict(teacher_ckpt)
     model = _distill(path, teacher_ckpt_strict=False)

@@ -46,16 +46,15 @@ def test_import_mmakd_then_mmrazor_models():
 def test_mmakd_imported_after_a_failed_mmrazor_import_fixes_it():
     """A user who hit the ImportError can still import mmakd and go on."""
     out = _ok(
-        run_python(
-            'try:\n'
-            '    import mmrazor.models\n'
-            'except ImportError:\n'
-            '    print("failed first")\n'
-            'else:\n'
-            '    raise SystemExit("the unfixed import should fail")\n'
-            'import mmakd, mmrazor.models\n'
-            'from mmrazor.registry import MODELS\n'
-            'print(MODELS.get("SingleTeacherDistill").__module__)'))
+        run_python('try:\n'
+                   '    import mmrazor.models\n'
+                   'except ImportError:\n'
+                   '    print("failed first")\n'
+                   'else:\n'
+                   '    raise SystemExit("the unfixed import should fail")\n'
+                   'import mmakd, mmrazor.models\n'
+                   'from mmrazor.registry import MODELS\n'
+                   'print(MODELS.get("SingleTeacherDistill").__module__)'))
     assert out.split() == [
         'failed', 'first', 'mmakd.models.algorithms.strict_teacher'
     ]

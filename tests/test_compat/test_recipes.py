@@ -13,12 +13,18 @@ from typing import Any, Iterator, Tuple
 from torch.nn.modules.batchnorm import _BatchNorm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import (build_model, det_batch, grad_report,  # noqa: E402
-                     load_recipe, seg_batch, train_step)
+from helpers import (
+    build_model,
+    det_batch,
+    grad_report,  # noqa: E402
+    load_recipe,
+    seg_batch,
+    train_step)
 
 from mmakd.models import FpnTeacherDistill, SingleTeacherDistill  # noqa
 
-CWD_RETINA = 'mmrazor::distill/mmdet/cwd/cwd_fpn_retina_r101_retina_r50_1x_coco.py'
+CWD_RETINA = ('mmrazor::distill/mmdet/cwd/'
+              'cwd_fpn_retina_r101_retina_r50_1x_coco.py')
 CWD_PSPNET = ('mmrazor::distill/mmseg/cwd/cwd_logits_pspnet_r101-d8_'
               'pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py')
 

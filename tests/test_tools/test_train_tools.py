@@ -1,0 +1,283 @@
+"""tools/train.py, tools/test.py and the dist_*.sh launchers.
+
+The command-line handling is checked in this process; the scripts then run
+for real in subprocesses on a tiny single-teacher distillation
+(``tests/data/toy_kd.py``: SingleTeacherDistill + ConfigurableDistiller with
+MMRazor's KLDivergence, ToyNet 16 -> 4 channels, generated data): train a few
+iterations, evaluate the checkpoint, resume, and the same with two CPU
+processes through torchrun and gloo.
+"""
+import importlib.util
+import os
+import pickle
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers import (
+    REPO_ROOT,
+    TESTS_DATA,
+    TOY_KD_CONFIG,  # noqa: E402
+    toy_config)
+
+TOOLS = Path(REPO_ROOT) / 'tools'
+if TESTS_DATA not in sys.path:  # toy_kd.py's custom_imports, in process
+    sys.path.insert(0, TESTS_DATA)
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f'mmakd_tools_{name}',
+                                                  TOOLS / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+train_py = _load_tool('train')
+test_py = _load_tool('test')
+
+# ------------------------------------------------- command line, in process
+
+
+@pytest.mark.parametrize('tool', [train_py, test_py])
+@pytest.mark.parametrize('flag', ['--local_rank', '--local-rank'])
+def test_local_rank_flags_export_local_rank(tool, flag, monkeypatch):
+    monkeypatch.delenv('LOCAL_RANK', raising=False)
+    argv = [TOY_KD_CONFIG] + (['ckpt.pth'] if tool is test_py else [])
+    args = tool.parse_args(argv + [flag, '3'])
+    assert args.local_rank == 3
+    assert os.environ['LOCAL_RANK'] == '3'
+    # torchrun's LOCAL_RANK wins over the flag.
+    monkeypatch.setenv('LOCAL_RANK', '1')
+    tool.parse_args(argv + [flag, '3'])
+    assert os.environ['LOCAL_RANK'] == '1'
+
+
+def _train_cfg(*argv: str):
+    args = train_py.parse_args([TOY_KD_CONFIG, *argv])
+    return train_py.apply_train_args(train_py.load_config(args), args)
+
+
+def test_train_work_dir_defaults_like_mmdet(monkeypatch):
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    assert _train_cfg().work_dir == os.path.join('./work_dirs', 'toy_kd')
+    assert _train_cfg('--work-dir', 'wd').work_dir == 'wd'
+    assert _train_cfg('--cfg-options',
+                      'work_dir=from_cfg').work_dir == 'from_cfg'
+
+
+def test_train_options(monkeypatch):
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    cfg = _train_cfg()
+    assert (cfg.resume, cfg.load_from, cfg.launcher) == (False, None, 'none')
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert cfg.auto_scale_lr.enable is False
+
+    cfg = _train_cfg('--resume')
+    assert (cfg.resume, cfg.load_from) == (True, None)  # latest in work_dir
+    cfg = _train_cfg('--resume', 'x/iter_2.pth')
+    assert (cfg.resume, cfg.load_from) == (True, 'x/iter_2.pth')
+
+    cfg = _train_cfg('--amp', '--auto-scale-lr', '--launcher', 'pytorch',
+                     '--cfg-options', 'train_cfg.max_iters=7')
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.auto_scale_lr.enable is True
+    assert cfg.launcher == 'pytorch'
+    assert cfg.train_cfg.max_iters == 7
+
+
+def test_auto_scale_lr_needs_the_config_entry(monkeypatch):
+    from mmengine.config import Config
+
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    args = train_py.parse_args([TOY_KD_CONFIG, '--auto-scale-lr'])
+    for scale in ({}, dict(auto_scale_lr=dict(enable=False))):
+        cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper'), **scale))
+        with pytest.raises(RuntimeError, match='auto_scale_lr'):
+            train_py.apply_train_args(cfg, args)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU machine')
+def test_cpu_distributed_needs_gloo():
+    cfg = toy_config(**{'env_cfg.dist_cfg.backend': 'nccl'})
+    cfg.launcher = 'pytorch'
+    with pytest.raises(RuntimeError, match='gloo'):
+        train_py.setup_cpu_distributed(cfg)
+    cfg.launcher = 'none'
+    train_py.setup_cpu_distributed(cfg)  # not distributed: nothing to do
+    assert 'model_wrapper_cfg' not in cfg
+
+
+def test_test_out_must_be_a_pickle(monkeypatch, capsys):
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    with pytest.raises(SystemExit):
+        test_py.parse_args([TOY_KD_CONFIG, 'c.pth', '--out', 'preds.json'])
+    assert '.pkl' in capsys.readouterr().err
+
+
+def test_show_dir_turns_on_the_visualization_hook():
+    from mmengine.config import Config
+
+    with pytest.raises(RuntimeError, match='VisualizationHook'):
+        test_py.enable_visualization(toy_config(), 'show')
+
+    det = Config(
+        dict(
+            default_scope='mmdet',
+            default_hooks=dict(
+                visualization=dict(type='DetVisualizationHook')),
+            visualizer=dict(type='DetLocalVisualizer')))
+    test_py.enable_visualization(det, 'show')
+    assert det.default_hooks.visualization.draw is True
+    assert det.default_hooks.visualization.test_out_dir == 'show'
+
+    seg = Config(
+        dict(
+            default_scope='mmseg',
+            default_hooks=dict(
+                visualization=dict(type='SegVisualizationHook')),
+            visualizer=dict(type='SegLocalVisualizer')))
+    test_py.enable_visualization(seg, 'show')
+    assert seg.default_hooks.visualization.draw is True
+    assert 'test_out_dir' not in seg.default_hooks.visualization
+    assert seg.visualizer.save_dir == 'show'
+
+
+# ------------------------------------------------ the scripts, in subprocesses
+
+
+def _run(cmd: List[str], **env: str) -> str:
+    """Runs a tool from the repository root with tests/data importable."""
+    full_env = {
+        **os.environ, 'PYTHONPATH':
+        os.pathsep.join(
+            filter(None, [TESTS_DATA, os.environ.get('PYTHONPATH')])),
+        **env
+    }
+    full_env.pop('LOCAL_RANK', None)
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-5000:]
+    return output
+
+
+def _free_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return str(sock.getsockname()[1])
+
+
+def _accuracy(output: str) -> float:
+    found = re.findall(r'toy/accuracy: ([0-9.]+)', output)
+    assert found, output[-3000:]
+    return float(found[-1])
+
+
+def _student_predictions(checkpoint: Path) -> List[int]:
+    """What the checkpoint's student predicts on the test set, here."""
+    from mmakd_toys import ToyNet, ToyPatterns
+
+    state = torch.load(checkpoint)['state_dict']
+    student = ToyNet(channels=4)
+    student.load_state_dict({
+        k[len('architecture.'):]: v
+        for k, v in state.items() if k.startswith('architecture.')
+    })
+    dataset = ToyPatterns(num_samples=64, seed=1)  # as toy_kd.py's test set
+    with torch.no_grad():
+        return student(dataset.inputs).argmax(dim=1).tolist()
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory) -> Path:
+    """``tools/train.py`` trains the toy distillation for 4 iterations."""
+    work_dir = tmp_path_factory.mktemp('train')
+    output = _run([
+        sys.executable, 'tools/train.py', TOY_KD_CONFIG, '--work-dir',
+        str(work_dir)
+    ])
+    assert 'distill.loss_kl' in output and 'student.loss_cls' in output
+    assert 'Iter(train) [4/4]' in output
+    _accuracy(output)  # validation ran
+    for name in ('iter_2.pth', 'iter_4.pth', 'last_checkpoint'):
+        assert (work_dir / name).is_file(), name
+    return work_dir
+
+
+def test_train_py_writes_a_distillation_checkpoint(trained):
+    state = torch.load(trained / 'iter_4.pth')['state_dict']
+    assert any(k.startswith('architecture.') for k in state)
+    assert any(k.startswith('teacher.') for k in state)
+
+
+def test_test_py_evaluates_the_checkpoint(trained, tmp_path):
+    preds_file = tmp_path / 'preds.pkl'
+    output = _run([
+        sys.executable, 'tools/test.py', TOY_KD_CONFIG,
+        str(trained / 'iter_4.pth'), '--work-dir',
+        str(tmp_path), '--out',
+        str(preds_file)
+    ])
+    dumped = pickle.loads(preds_file.read_bytes())
+    expected = _student_predictions(trained / 'iter_4.pth')
+    assert [d['pred_label'] for d in dumped] == expected
+    correct = sum(d['pred_label'] == d['gt_label'] for d in dumped)
+    assert _accuracy(output) == pytest.approx(100.0 * correct / 64)
+
+
+def test_train_py_resume_without_path_continues_from_latest(trained, tmp_path):
+    work_dir = tmp_path / 'resumed'
+    shutil.copytree(trained, work_dir)
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_4.pth'))
+    output = _run([
+        sys.executable, 'tools/train.py', TOY_KD_CONFIG, '--work-dir',
+        str(work_dir), '--resume', '--cfg-options', 'train_cfg.max_iters=6'
+    ])
+    assert 'resumed epoch: 0, iter: 4' in output
+    assert 'Iter(train) [5/6]' in output
+    assert 'Iter(train) [1/6]' not in output
+    assert (work_dir / 'iter_6.pth').is_file()
+
+
+def test_dist_train_sh_on_two_cpu_processes(tmp_path):
+    output = _run([
+        'bash', 'tools/dist_train.sh', TOY_KD_CONFIG, '2', '--work-dir',
+        str(tmp_path)
+    ],
+                  PORT=_free_port())
+    assert 'Distributed training: True' in output
+    # 64 validation samples, batch 16: 4 batches, 2 on each of the 2 ranks.
+    assert 'Iter(val) [2/2]' in output
+    assert 'Iter(train) [4/4]' in output
+    assert (tmp_path / 'iter_4.pth').is_file()
+
+
+def test_dist_test_sh_on_two_cpu_processes(trained, tmp_path):
+    preds_file = tmp_path / 'preds.pkl'
+    output = _run([
+        'bash', 'tools/dist_test.sh', TOY_KD_CONFIG,
+        str(trained / 'iter_4.pth'), '2', '--work-dir',
+        str(tmp_path), '--out',
+        str(preds_file)
+    ],
+                  PORT=_free_port())
+    assert 'Iter(test) [2/2]' in output
+    # Both ranks' halves are gathered, in dataset order.
+    dumped = pickle.loads(preds_file.read_bytes())
+    assert [d['pred_label']
+            for d in dumped] == _student_predictions(trained / 'iter_4.pth')

@@ -1,0 +1,92 @@
+"""Test (and evaluate) a checkpoint with mmengine's Runner.
+
+Usage::
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl]
+        [--show-dir DIR] [--cfg-options KEY=VALUE ...]
+        [--launcher {none,pytorch,slurm,mpi}]
+
+The interface of mmdet's test.py. Like ``tools/train.py`` (whose helpers this
+file uses), it imports ``mmakd`` first.
+"""
+import argparse
+import inspect
+import os.path as osp
+import sys
+from typing import Optional, Sequence
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import train  # noqa: E402  (this folder's train.py; imports mmakd first)
+
+from mmengine.config import Config  # noqa: E402
+from mmengine.evaluator import DumpResults  # noqa: E402
+from mmengine.registry import HOOKS  # noqa: E402
+
+
+def enable_visualization(cfg: Config, show_dir: str) -> None:
+    """Turns on ``default_hooks.visualization`` and saves drawings to show_dir.
+
+    mmdet's hook takes the folder as ``test_out_dir`` (under the run's log
+    dir); hooks without it (mmseg's) save through ``visualizer.save_dir``.
+
+    Raises:
+        RuntimeError: if the config has no visualization hook.
+    """
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        raise RuntimeError(
+            '--show-dir needs a VisualizationHook in default_hooks, e.g. '
+            "default_hooks.visualization=dict(type='DetVisualizationHook')")
+    hook['draw'] = True
+    hook_cls = hook['type']
+    if isinstance(hook_cls, str):
+        with HOOKS.switch_scope_and_registry(
+                cfg.get('default_scope')) as registry:
+            hook_cls = registry.get(hook_cls)
+    if hook_cls is not None and 'test_out_dir' in inspect.signature(
+            hook_cls).parameters:
+        hook['test_out_dir'] = show_dir
+    else:
+        cfg.visualizer.save_dir = show_dir
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parses test.py's command line."""
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument(
+        '--out', help='dump the predictions to this pickle (.pkl) file')
+    parser.add_argument(
+        '--show-dir',
+        help='save drawn predictions here (relative paths are under '
+        'work_dir/<timestamp>/ for mmdet models)')
+    train.add_common_args(parser)
+    args = parser.parse_args(argv)
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error('--out must be a .pkl or .pickle file')
+    train.export_local_rank(args)
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Evaluates a checkpoint on the config's test set."""
+    args = parse_args(argv)
+    cfg = train.load_config(args)
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        enable_visualization(cfg, args.show_dir)
+    try:
+        runner = train.build_runner(cfg)
+        if args.out is not None:
+            runner.test_evaluator.metrics.append(
+                DumpResults(out_file_path=args.out))
+        runner.test()
+    finally:
+        train.close_distributed()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,186 @@
+"""Train a model with mmengine's Runner (the interface of mmdet's train.py).
+
+Usage::
+
+    python tools/train.py CONFIG [--work-dir DIR] [--amp] [--auto-scale-lr]
+        [--resume [CHECKPOINT]] [--cfg-options KEY=VALUE ...]
+        [--launcher {none,pytorch,slurm,mpi}]
+
+``mmakd`` is imported first, so its compatibility fixes (MMRazor on torch 2.x,
+Runner checkpoints under ``weights_only``, strict ``teacher_ckpt``) apply even
+to configs without ``custom_imports=dict(imports=['mmakd'])``.
+
+``tools/test.py`` reuses :func:`add_common_args`, :func:`export_local_rank`,
+:func:`load_config`, :func:`build_runner` and :func:`close_distributed`.
+"""
+import argparse
+import os
+import os.path as osp
+from datetime import timedelta
+from typing import Optional, Sequence
+
+import mmakd  # noqa: F401  (compat fixes before any config is loaded)
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Adds the arguments that train.py and test.py share."""
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, xxx=yyy pairs merged into the '
+        'config; lists as key="[a,b]" or key=a,b, nested as '
+        'key="[(a,b),(c,d)]" (quotes needed, no white space)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or
+    # --local_rank (older); torchrun sets LOCAL_RANK instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def export_local_rank(args: argparse.Namespace) -> None:
+    """Exports ``--local-rank`` as ``LOCAL_RANK`` unless a launcher set it."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Loads ``args.config`` with the launcher, overrides and work_dir.
+
+    work_dir is, by priority: ``--work-dir``, the config's ``work_dir``,
+    ``./work_dirs/<config file name without .py>``.
+    """
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Lets ``--launcher pytorch`` run without CUDA (``gloo`` backend).
+
+    mmengine 0.10.7 calls ``torch.cuda.set_device`` before it starts the
+    process group, and wraps the model in DDP with ``device_ids=[LOCAL_RANK]``;
+    both need CUDA. Without CUDA the process group is started here with
+    ``env_cfg.dist_cfg.backend`` (the Runner then skips its own start) and DDP
+    gets ``device_ids=None``. Nothing changes when CUDA is available.
+
+    Raises:
+        RuntimeError: if the backend is ``nccl``, which needs CUDA.
+    """
+    if (cfg.launcher != 'pytorch' or torch.cuda.is_available()
+            or torch.distributed.is_initialized()):
+        return
+    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
+    backend = dist_cfg.get('backend', 'nccl')
+    if backend == 'nccl':
+        raise RuntimeError(
+            'No CUDA device: distributed runs on CPU need the gloo backend, '
+            'e.g. --cfg-options env_cfg.dist_cfg.backend=gloo')
+    timeout = dist_cfg.get('timeout')
+    torch.distributed.init_process_group(
+        backend=backend,
+        timeout=None if timeout is None else timedelta(seconds=timeout))
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Builds the runner: ``RUNNERS.build`` if cfg has ``runner_type``."""
+    setup_cpu_distributed(cfg)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def close_distributed() -> None:
+    """Ends the process group, if any, before the process exits.
+
+    A gloo process that exits with its group alive can abort ("terminate
+    called without an active exception") after its work is done.
+    """
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Applies ``--amp``, ``--auto-scale-lr`` and ``--resume`` to ``cfg``.
+
+    Raises:
+        RuntimeError: ``--auto-scale-lr`` with a config lacking
+            ``auto_scale_lr.enable`` and ``auto_scale_lr.base_batch_size``.
+    """
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.auto_scale_lr:
+        scale = cfg.get('auto_scale_lr') or {}
+        if 'enable' not in scale or 'base_batch_size' not in scale:
+            raise RuntimeError(
+                '--auto-scale-lr needs "auto_scale_lr.enable" and '
+                '"auto_scale_lr.base_batch_size" in the config')
+        cfg.auto_scale_lr.enable = True
+    # An explicit checkpoint wins over finding the latest in work_dir.
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parses train.py's command line."""
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='enable automatic mixed precision training (fp16)')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the real total batch size')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint; without a path, from the latest '
+        'checkpoint in the work directory')
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    export_local_rank(args)
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Trains the model of a config file."""
+    args = parse_args(argv)
+    cfg = apply_train_args(load_config(args), args)
+    try:
+        build_runner(cfg).train()
+    finally:
+        close_distributed()
+
+
+if __name__ == '__main__':
+    main()
