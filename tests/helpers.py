@@ -212,20 +212,33 @@ def build_model(cfg: Union[Config, Dict]) -> nn.Module:
     return model
 
 
+def _num_classes(model: Optional[nn.Module], default: int) -> int:
+    """The largest ``num_classes`` of the model's heads, else ``default``.
+
+    The largest, because a two-stage detector's RPN head has one class.
+    """
+    found = [
+        m.num_classes for m in (model.modules() if model is not None else ())
+        if isinstance(getattr(m, 'num_classes', None), int)
+    ]
+    return max(found, default=default)
+
+
 def det_batch(model: Optional[nn.Module] = None,
               batch_size: int = 2,
               size: _Size = (64, 64),
-              num_classes: int = 80,
+              num_classes: Optional[int] = None,
               num_boxes: int = 3,
               with_mask: bool = False) -> Dict[str, List[Any]]:
     """Generates a detection batch as a dataloader would give it.
 
     Args:
-        model: Unused except as a reminder of the call order; any model
-            whose ``data_preprocessor`` takes mmdet's packed inputs.
+        model: The model that will take the batch (its heads give the
+            number of classes), or None.
         batch_size: Number of images.
         size: (height, width) of every image.
-        num_classes: Labels are drawn from ``range(num_classes)``.
+        num_classes: Labels are drawn from ``range(num_classes)``. Defaults
+            to the model's number of classes, or 80 (COCO) without a model.
         num_boxes: Ground-truth boxes per image.
         with_mask: Also generate instance masks.
 
@@ -240,14 +253,14 @@ def det_batch(model: Optional[nn.Module] = None,
         batch_size=batch_size,
         image_shapes=[(3, h, w)] * batch_size,
         num_items=[num_boxes] * batch_size,
-        num_classes=num_classes,
+        num_classes=num_classes or _num_classes(model, 80),
         with_mask=with_mask)
 
 
 def seg_batch(model: Optional[nn.Module] = None,
               batch_size: int = 2,
               size: _Size = (64, 64),
-              num_classes: int = 19,
+              num_classes: Optional[int] = None,
               seed: int = 0) -> Dict[str, List[Any]]:
     """Generates a semantic segmentation batch as a dataloader would give it.
 
@@ -259,7 +272,9 @@ def seg_batch(model: Optional[nn.Module] = None,
         model: The model that will take the batch, or None.
         batch_size: Number of images.
         size: (height, width) of every image and label map.
-        num_classes: Labels are drawn from ``range(num_classes)``.
+        num_classes: Labels are drawn from ``range(num_classes)``. Defaults
+            to the model's number of classes, or 19 (Cityscapes) without a
+            model.
         seed: Seed of the generator.
 
     Returns:
@@ -269,6 +284,7 @@ def seg_batch(model: Optional[nn.Module] = None,
     from mmseg.structures import SegDataSample
     if model is not None and hasattr(model.data_preprocessor, 'size'):
         model.data_preprocessor.size = tuple(size)
+    num_classes = num_classes or _num_classes(model, 19)
     gen = torch.Generator().manual_seed(seed)
     h, w = size
     inputs, samples = [], []
