@@ -87,6 +87,10 @@ TASKS = {
         }),
 }
 DEMO_METHODS = ['no KD', 'CWD', 'CWD + AKD']
+# The CPU budget of the demo and the study (the configs' own schedule, 1500
+# iterations, is for tools/train.py): every student gets the same budget.
+TEACHER_ITERS, STUDENT_ITERS = 600, 300
+QUICK_TEACHER_ITERS, QUICK_STUDENT_ITERS = 200, 100
 DATA_ROOT = osp.join(ROOT, 'data', 'digit_scenes')
 
 
@@ -107,10 +111,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--study', action='store_true',
                         help='every method of each task, seeds 0 1 2')
     parser.add_argument('--iters', type=int,
-                        help='student iterations (default: the configs\' '
-                        'schedule, a fifth of it with --quick)')
+                        help=f'student iterations (default: {STUDENT_ITERS},'
+                        f' {QUICK_STUDENT_ITERS} with --quick)')
     parser.add_argument('--teacher-iters', type=int,
-                        help='teacher iterations (default: its config\'s)')
+                        help=f'teacher iterations (default: {TEACHER_ITERS},'
+                        f' {QUICK_TEACHER_ITERS} with --quick)')
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs',
                                                        'akd_demo'))
     parser.add_argument('--data-root', default=DATA_ROOT)
@@ -118,6 +123,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seeds is None:
         args.seeds = [0, 1, 2] if args.study else [0]
+    if args.iters is None:
+        args.iters = QUICK_STUDENT_ITERS if args.quick else STUDENT_ITERS
+    if args.teacher_iters is None:
+        args.teacher_iters = QUICK_TEACHER_ITERS if args.quick \
+            else TEACHER_ITERS
     if args.quick and args.data_root == DATA_ROOT:
         args.data_root = DATA_ROOT + '_quick'
     return args
@@ -214,25 +224,42 @@ def summarise(records: List[dict], metric: str) -> dict:
 def run_teacher(task: Task, args) -> dict:
     """Trains the task's teacher, or reuses it; returns its summary."""
     from mmengine.config import Config
-    work_dir = osp.join(args.work_dir, task.name, 'teacher' +
-                        ('_quick' if args.quick else ''))
-    done = osp.join(work_dir, 'result.json')
-    if osp.exists(done) and not args.retrain_teacher:
-        result = json.load(open(done))
+    work_dir = osp.join(args.work_dir, task.name,
+                        f'teacher_{args.teacher_iters}i' + _data_tag(args))
+    cached = _cached(work_dir)
+    if cached and not args.retrain_teacher:
         log(f'{task.name}: reusing the teacher in {work_dir} '
-            f'({task.metric_label} {result["metric"]:.3f})')
-        return result
+            f'({task.metric_label} {cached["metric"]:.3f})')
+        return cached
     cfg = Config.fromfile(task.teacher)
-    iters = args.teacher_iters or (cfg.train_cfg.max_iters // 3
-                                   if args.quick else None)
-    overrides = _schedule_overrides(cfg, iters) if iters else {}
-    log(f'{task.name}: training the teacher ({osp.basename(task.teacher)})')
-    log_dir = train(task.teacher, work_dir, overrides, args.data_root, 0)
+    log(f'{task.name}: training the teacher ({osp.basename(task.teacher)},'
+        f' {args.teacher_iters} iterations)')
+    log_dir = train(task.teacher, work_dir,
+                    _schedule_overrides(cfg, args.teacher_iters),
+                    args.data_root, 0)
     result = summarise(read_scalars(log_dir), task.metric)
     result['checkpoint'] = _last_checkpoint(work_dir)
-    json.dump(result, open(done, 'w'))
+    _save(work_dir, result)
     log(f'{task.name}: teacher {task.metric_label} {result["metric"]:.3f}')
     return result
+
+
+def _data_tag(args) -> str:
+    return '_quick' if args.quick else ''
+
+
+def _cached(work_dir: str) -> Optional[dict]:
+    """The summary of a finished run in ``work_dir``, if there is one."""
+    path = osp.join(work_dir, 'result.json')
+    if not osp.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _save(work_dir: str, result: dict) -> None:
+    with open(osp.join(work_dir, 'result.json'), 'w') as f:
+        json.dump(result, f)
 
 
 def _last_checkpoint(work_dir: str) -> str:
@@ -246,21 +273,23 @@ def run_student(task: Task, method: str, seed: int, teacher_ckpt: str,
     from mmengine.config import Config
     config, extra = task.methods[method]
     cfg = Config.fromfile(config)
-    overrides = dict(extra)
-    iters = args.iters or (cfg.train_cfg.max_iters // 5
-                           if args.quick else None)
-    if iters:
-        overrides.update(_schedule_overrides(cfg, iters))
+    overrides = dict(extra, **_schedule_overrides(cfg, args.iters))
     if 'teacher_ckpt' in cfg.model:
         overrides['model.teacher_ckpt'] = teacher_ckpt
     slug = method.lower().replace(' + ', '+').replace(' ', '_').replace(
         '(', '').replace(')', '')
-    work_dir = osp.join(args.work_dir, task.name,
-                        f'{slug}_seed{seed}' + ('_quick' if args.quick
-                                                else ''))
-    log(f'{task.name}: training the student: {method}, seed {seed}')
+    work_dir = osp.join(
+        args.work_dir, task.name, f'teacher_{args.teacher_iters}i' +
+        _data_tag(args), f'{slug}_{args.iters}i_seed{seed}')
+    cached = _cached(work_dir)
+    if cached:
+        log(f'{task.name}: reusing {method}, seed {seed} from {work_dir}')
+        return cached
+    log(f'{task.name}: training the student: {method}, seed {seed}, '
+        f'{args.iters} iterations')
     log_dir = train(config, work_dir, overrides, args.data_root, seed)
     result = summarise(read_scalars(log_dir), task.metric)
+    _save(work_dir, result)
     log(f'{task.name}: {method}, seed {seed}: {task.metric_label} '
         f'{result["metric"]:.3f}, {result["s_per_iter"]:.3f} s/iter')
     return result
