@@ -1,0 +1,111 @@
+# FGD on the 4 FPN levels P2-P5: Faster R-CNN R101 -> Faster R-CNN R50, 2x,
+# COCO.
+#
+# Focal and Global Knowledge Distillation (Yang et al., CVPR 2022) with the
+# recipe of the authors' release (yzd-v/FGD, configs/distillers/fgd/
+# fgd_faster_rcnn_r101_fpn_2x_distill_faster_rcnn_r50_fpn_2x_coco.py):
+# - FGD on the output of each `neck.fpn_convs.<i>.conv` (P2-P5; P6 is a max
+#   pool and is not distilled) with its two-stage settings: temp 0.5,
+#   alpha 5e-5, beta 2.5e-5, gamma 5e-5, lambda 5e-7;
+# - student neck, RPN head and RoI head initialised from the teacher
+#   (`init_student=True`: every teacher weight outside the backbone),
+#   backbone from ImageNet;
+# - SGD lr 0.02, momentum 0.9, weight decay 1e-4, gradient clipping at norm
+#   35, 2x schedule (24 epochs, steps 16 and 22), 8 GPUs x 2 images.
+# The FGD README gives no number for this teacher.
+#
+# The ground truth that FGD's masks need is the student's own: the
+# `data_samples` argument of the student's forward, recorded by `gt`.
+_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py'
+
+custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)
+
+# mmdet model zoo `faster-rcnn_r101_fpn_2x_coco`, box AP 39.8 (the
+# checkpoint of the FGD config).
+teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r101_fpn_2x_coco/faster_rcnn_r101_fpn_2x_coco_bbox_mAP-0.398_20200504_210455-1d2dac9c.pth'  # noqa: E501
+
+student = _base_.model
+student.neck.init_cfg = dict(
+    type='Pretrained', prefix='neck.', checkpoint=teacher_ckpt)
+student.rpn_head.init_cfg = dict(
+    type='Pretrained', prefix='rpn_head.', checkpoint=teacher_ckpt)
+student.roi_head.init_cfg = dict(
+    type='Pretrained', prefix='roi_head.', checkpoint=teacher_ckpt)
+
+fgd = dict(
+    type='FGDLoss',
+    in_channels=256,
+    temp=0.5,
+    alpha_fgd=0.00005,
+    beta_fgd=0.000025,
+    gamma_fgd=0.00005,
+    lambda_fgd=0.0000005)
+
+model = dict(
+    _scope_='mmrazor',
+    _delete_=True,
+    type='FpnTeacherDistill',
+    architecture=student,
+    teacher=dict(
+        cfg_path='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py',
+        pretrained=False),
+    teacher_ckpt=teacher_ckpt,
+    distiller=dict(
+        type='ConfigurableDistiller',
+        student_recorders=dict(
+            fpn0=dict(
+                type='ModuleOutputs', source='neck.fpn_convs.0.conv'),
+            fpn1=dict(
+                type='ModuleOutputs', source='neck.fpn_convs.1.conv'),
+            fpn2=dict(
+                type='ModuleOutputs', source='neck.fpn_convs.2.conv'),
+            fpn3=dict(
+                type='ModuleOutputs', source='neck.fpn_convs.3.conv'),
+            # forward(inputs, data_samples, mode): data_idx 1 is the ground
+            # truth of the batch (any mmdet detector).
+            gt=dict(
+                type='MethodInputs',
+                source='mmdet.models.detectors.BaseDetector.forward')),
+        teacher_recorders=dict(
+            fpn0=dict(
+                type='ModuleOutputs', source='neck.fpn_convs.0.conv'),
+            fpn1=dict(
+                type='ModuleOutputs', source='neck.fpn_convs.1.conv'),
+            fpn2=dict(
+                type='ModuleOutputs', source='neck.fpn_convs.2.conv'),
+            fpn3=dict(
+                type='ModuleOutputs', source='neck.fpn_convs.3.conv')),
+        distill_losses=dict(
+            loss_fgd_fpn0=fgd,
+            loss_fgd_fpn1=fgd,
+            loss_fgd_fpn2=fgd,
+            loss_fgd_fpn3=fgd),
+        loss_forward_mappings=dict(
+            loss_fgd_fpn0=dict(
+                preds_S=dict(from_student=True, recorder='fpn0'),
+                preds_T=dict(from_student=False, recorder='fpn0'),
+                data_samples=dict(
+                    from_student=True, recorder='gt', data_idx=1)),
+            loss_fgd_fpn1=dict(
+                preds_S=dict(from_student=True, recorder='fpn1'),
+                preds_T=dict(from_student=False, recorder='fpn1'),
+                data_samples=dict(
+                    from_student=True, recorder='gt', data_idx=1)),
+            loss_fgd_fpn2=dict(
+                preds_S=dict(from_student=True, recorder='fpn2'),
+                preds_T=dict(from_student=False, recorder='fpn2'),
+                data_samples=dict(
+                    from_student=True, recorder='gt', data_idx=1)),
+            loss_fgd_fpn3=dict(
+                preds_S=dict(from_student=True, recorder='fpn3'),
+                preds_T=dict(from_student=False, recorder='fpn3'),
+                data_samples=dict(
+                    from_student=True, recorder='gt', data_idx=1)))))
+
+find_unused_parameters = True
+
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
+
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
+    clip_grad=dict(max_norm=35, norm_type=2))
