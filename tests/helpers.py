@@ -25,12 +25,13 @@ import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.structures import PixelData
 from torch import nn
 
 import mmakd  # noqa: F401  (compat fixes, strict teacher registration)
+from mmakd.utils import disable_downloads, load_config, resolve_cfg_paths
 
 _Size = Tuple[int, int]
 
@@ -61,103 +62,6 @@ def toy_config(**overrides: Any) -> Config:
     return cfg
 
 
-def _get_config(name: str) -> Config:
-    """Loads a config file path, or a ``'package::relative/path.py'`` name."""
-    if osp.isfile(name):
-        return Config.fromfile(name)
-    from mmengine.hub import get_config
-    return get_config(name)
-
-
-def resolve_cfg_paths(model_cfg: Any) -> Any:
-    """Replaces each ``dict(cfg_path=..., pretrained=...)`` by its config.
-
-    MMRazor builds such a sub-model with :func:`mmengine.hub.get_model`, which
-    downloads the package's released checkpoint when ``pretrained=True`` and
-    gives no way to change the nested config (e.g. a backbone's ``init_cfg``).
-    The expanded dict is what ``get_model`` would build: the config's
-    ``model`` with its top-level ``data_preprocessor`` merged in, built in the
-    package's scope (``_scope_``), without the checkpoint.
-
-    Args:
-        model_cfg: A model config (dict, list or any other value), walked
-            recursively.
-
-    Returns:
-        A copy of ``model_cfg`` without any ``cfg_path`` entry.
-    """
-    if isinstance(model_cfg, (list, tuple)):
-        return type(model_cfg)(resolve_cfg_paths(v) for v in model_cfg)
-    if not isinstance(model_cfg, dict):
-        return model_cfg
-    if model_cfg.get('cfg_path') and not model_cfg.get('type'):
-        extra = {
-            k: v
-            for k, v in model_cfg.items()
-            if k not in ('cfg_path', 'pretrained')
-        }
-        package = model_cfg['cfg_path'].split('::')[0]
-        sub = _get_config(model_cfg['cfg_path'])
-        resolved = copy.deepcopy(sub.model.to_dict())
-        if 'data_preprocessor' in sub:
-            resolved['data_preprocessor'] = copy.deepcopy(
-                sub.data_preprocessor.to_dict())
-        resolved.setdefault('_scope_', package)
-        resolved.update(extra)
-        return ConfigDict(resolve_cfg_paths(resolved))
-    return ConfigDict({k: resolve_cfg_paths(v) for k, v in model_cfg.items()})
-
-
-def _is_pretrained(init_cfg: Any) -> bool:
-    return isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
-
-
-def disable_downloads(cfg: Union[Config, Dict]) -> Union[Config, Dict]:
-    """Removes every checkpoint a model config would load, in place.
-
-    Sets ``teacher_ckpt`` and every string ``pretrained`` (e.g. mmseg's
-    ``pretrained='open-mmlab://resnet101_v1c'``) to None, ``pretrained=True``
-    of a ``cfg_path`` sub-model to False, and drops each
-    ``init_cfg=dict(type='Pretrained', ...)`` (set to None, or removed from a
-    list of init configs, so other initialisers stay). Run
-    :func:`resolve_cfg_paths` first: the configs a ``cfg_path`` names are not
-    visible here.
-
-    Args:
-        cfg: A full config (its ``model`` is cleaned) or a model config.
-
-    Returns:
-        The same ``cfg``, for chaining.
-    """
-
-    def clean(node: Any) -> None:
-        if isinstance(node, (list, tuple)):
-            for value in node:
-                clean(value)
-            return
-        if not isinstance(node, dict):
-            return
-        if 'teacher_ckpt' in node:
-            node['teacher_ckpt'] = None
-        if isinstance(node.get('pretrained'), str):
-            node['pretrained'] = None
-        elif node.get('pretrained') is True and 'cfg_path' in node:
-            node['pretrained'] = False
-        init_cfg = node.get('init_cfg')
-        if _is_pretrained(init_cfg):
-            node['init_cfg'] = None
-        elif isinstance(init_cfg, list):
-            node['init_cfg'] = [c for c in init_cfg if not _is_pretrained(c)
-                                ] or None
-        for value in node.values():
-            clean(value)
-
-    clean(cfg['model'] if 'model' in cfg else cfg)
-    if 'load_from' in cfg:
-        cfg['load_from'] = None
-    return cfg
-
-
 def load_recipe(name: str, **overrides: Any) -> Config:
     """Loads a recipe ready to build on a machine without weights.
 
@@ -171,7 +75,7 @@ def load_recipe(name: str, **overrides: Any) -> Config:
     Returns:
         Config: ``cfg.model`` has no ``cfg_path`` and loads no checkpoint.
     """
-    cfg = _get_config(name)
+    cfg = load_config(name)
     cfg.model = resolve_cfg_paths(cfg.model)
     disable_downloads(cfg)
     if overrides:

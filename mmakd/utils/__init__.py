@@ -1,4 +1,4 @@
 from .config import load_config
-from .offline import without_downloads
+from .offline import disable_downloads, resolve_cfg_paths
 
-__all__ = ['load_config', 'without_downloads']
+__all__ = ['disable_downloads', 'load_config', 'resolve_cfg_paths']

@@ -1,4 +1,6 @@
 """Config loading that accepts OpenMMLab package paths."""
+import os.path as osp
+
 from mmengine.config import Config
 from mmengine.hub import get_config
 
@@ -12,6 +14,6 @@ def load_config(path: str) -> Config:
     Returns:
         Config: The loaded config.
     """
-    if '::' in path:
-        return get_config(path)
-    return Config.fromfile(path)
+    if osp.isfile(path) or '::' not in path:
+        return Config.fromfile(path)
+    return get_config(path)

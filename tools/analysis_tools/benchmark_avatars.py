@@ -24,7 +24,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import mmakd  # noqa: F401  (compat fixes, registry)
-from mmakd.utils import load_config, without_downloads
+from mmakd.utils import disable_downloads, load_config, resolve_cfg_paths
 from mmrazor.registry import MODELS
 
 DEFAULT_RECIPE = \
@@ -52,7 +52,7 @@ def parse_args() -> argparse.Namespace:
 
 def build_variants(cfg: Config, args) -> Dict[str, torch.nn.Module]:
     """Student alone, base KD and one AKD model per mode, same weights."""
-    model_cfg = without_downloads(cfg.model)
+    model_cfg = disable_downloads(resolve_cfg_paths(cfg.model))
     torch.manual_seed(0)
     base = MODELS.build(copy.deepcopy(model_cfg))
     variants = {'student alone': base.student, 'base KD': base}

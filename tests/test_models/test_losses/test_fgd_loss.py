@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import mmakd  # noqa: F401  (before mmrazor.models)
 from mmakd.models.losses import FGDLoss
 from mmakd.models.losses.fgd_loss import fgd_masks
-from mmakd.utils import load_config, without_downloads
+from mmakd.utils import disable_downloads, load_config, resolve_cfg_paths
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.registry import init_default_scope
@@ -397,7 +397,7 @@ def retina_batch():
 def one_training_step(cfg):
     init_default_scope('mmrazor')
     torch.manual_seed(0)
-    model = MODELS.build(without_downloads(cfg.model))
+    model = MODELS.build(disable_downloads(resolve_cfg_paths(cfg.model)))
     model.train()
     data = model.data_preprocessor(copy.deepcopy(retina_batch()), True)
     assert len({tuple(s.img_shape) for s in data['data_samples']}) == 3
