@@ -119,6 +119,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs',
                                                        'akd_demo'))
     parser.add_argument('--data-root', default=DATA_ROOT)
+    parser.add_argument('--num-scenes', nargs=2, type=int,
+                        metavar=('TRAIN', 'VAL'),
+                        help='scenes to generate when data is missing '
+                        '(default: 1500 300, 400 100 with --quick)')
     parser.add_argument('--retrain-teacher', action='store_true')
     args = parser.parse_args(argv)
     if args.seeds is None:
@@ -137,14 +141,16 @@ def log(msg: str) -> None:
     print(f'[akd_demo {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
 
-def ensure_data(data_root: str, quick: bool) -> None:
-    """Generates Digit Scenes under ``data_root`` unless already there."""
+def ensure_data(args) -> None:
+    """Generates Digit Scenes under ``args.data_root`` unless already there."""
     from mmakd.datasets import create_digit_scenes
-    if osp.exists(osp.join(data_root, 'meta.json')):
+    if osp.exists(osp.join(args.data_root, 'meta.json')):
         return
-    log(f'generating Digit Scenes into {data_root}')
-    sizes = dict(num_train=400, num_val=100) if quick else {}
-    create_digit_scenes(data_root, **sizes)
+    num_train, num_val = args.num_scenes or ((400, 100) if args.quick else
+                                             (1500, 300))
+    log(f'generating Digit Scenes ({num_train} train, {num_val} val scenes)'
+        f' into {args.data_root}')
+    create_digit_scenes(args.data_root, num_train, num_val)
 
 
 def _schedule_overrides(cfg, iters: int) -> dict:
@@ -336,7 +342,7 @@ def plot(all_results: Dict[str, Dict[str, List[dict]]], path: str) -> None:
 def main(argv=None) -> Dict[str, str]:
     args = parse_args(argv)
     start = time.time()
-    ensure_data(args.data_root, args.quick)
+    ensure_data(args)
     tables, all_results = {}, {}
     for name in args.tasks:
         task = TASKS[name]
