@@ -350,13 +350,13 @@ def main(argv=None) -> Dict[str, str]:
                                    if args.study else DEMO_METHODS)
         methods = [m for m in methods if m in task.methods]
         teacher = run_teacher(task, args)
-        results = {
-            method: [
-                run_student(task, method, seed, teacher['checkpoint'], args)
-                for seed in args.seeds
-            ]
-            for method in methods
-        }
+        # Seed-major: stopped early, every method has the same seeds done.
+        results = {method: [] for method in methods}
+        for seed in args.seeds:
+            for method in methods:
+                results[method].append(
+                    run_student(task, method, seed, teacher['checkpoint'],
+                                args))
         tables[name] = table(task, teacher, results)
         all_results[name] = results
     os.makedirs(args.work_dir, exist_ok=True)
