@@ -17,3 +17,16 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, 'connect', refuse)
     monkeypatch.setattr(socket, 'create_connection', refuse)
+
+
+@pytest.fixture(autouse=True)
+def mmrazor_default_scope():
+    """Each test starts in MMRazor's scope and leaks no scope to the next.
+
+    Runners and ``init_default_scope`` (mmdet's, mmseg's) set a process-wide
+    default scope; building mmakd's components by bare type name needs
+    ``mmrazor``, as a config's ``_scope_='mmrazor'`` gives it.
+    """
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        yield

@@ -117,6 +117,20 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, 'create_connection', refuse)
 
 
+@pytest.fixture(autouse=True)
+def no_init_bookkeeping(monkeypatch):
+    """Skips mmengine's record of which initialiser set each parameter.
+
+    After every initialiser, mmengine takes the mean of every parameter of
+    the module to see which ones changed, only to log it: 80% of the time of
+    ``init_weights()`` on a ResNet-101 on 2 CPU cores. The weights are
+    initialised exactly as without this fixture.
+    """
+    from mmengine.model import base_module, weight_init
+    for module in (base_module, weight_init):
+        monkeypatch.setattr(module, 'update_init_info', lambda *a, **k: None)
+
+
 # ------------------------------------------------------------- the recipes
 
 
