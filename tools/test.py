@@ -71,6 +71,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def evaluate(cfg: Config, out: Optional[str] = None) -> None:
+    """Runs the test loop of ``cfg``; dumps the predictions to ``out``."""
+    runner = train.build_runner(cfg)
+    if out is not None:
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
+    runner.test()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Evaluates a checkpoint on the config's test set."""
     args = parse_args(argv)
@@ -79,11 +87,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.show_dir:
         enable_visualization(cfg, args.show_dir)
     try:
-        runner = train.build_runner(cfg)
-        if args.out is not None:
-            runner.test_evaluator.metrics.append(
-                DumpResults(out_file_path=args.out))
-        runner.test()
+        evaluate(cfg, args.out)
     finally:
         train.close_distributed()
 

@@ -14,6 +14,7 @@ to configs without ``custom_imports=dict(imports=['mmakd'])``.
 :func:`load_config`, :func:`build_runner` and :func:`close_distributed`.
 """
 import argparse
+import gc
 import os
 import os.path as osp
 from datetime import timedelta
@@ -110,13 +111,21 @@ def build_runner(cfg: Config) -> Runner:
 
 
 def close_distributed() -> None:
-    """Ends the process group, if any, before the process exits.
+    """Ends the process group, if any, while Python is still fully alive.
 
-    A gloo process that exits with its group alive can abort ("terminate
-    called without an active exception") after its work is done.
+    Call it once the runner is unreachable. gloo's worker threads release the
+    tensors of finished collectives, which needs the GIL; if that happens
+    while the interpreter is finalizing, the process aborts ("terminate called
+    without an active exception") after its work is done. The barrier lets
+    every queued collective finish; collecting the runner frees the last
+    references to the group (DDP holds one), whose destructor joins those
+    threads.
     """
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    if not torch.distributed.is_initialized():
+        return
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+    gc.collect()
 
 
 def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
