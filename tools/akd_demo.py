@@ -283,6 +283,8 @@ def run_student(task: Task, method: str, seed: int, teacher_ckpt: str,
     overrides = dict(extra, **_schedule_overrides(cfg, args.iters))
     if 'teacher_ckpt' in cfg.model:
         overrides['model.teacher_ckpt'] = teacher_ckpt
+    if 'teacher_ckpt' in cfg:  # the configs' variable, for a truthful dump
+        overrides['teacher_ckpt'] = teacher_ckpt
     slug = method.lower().replace(' + ', '+').replace(' ', '_').replace(
         '(', '').replace(')', '')
     work_dir = osp.join(

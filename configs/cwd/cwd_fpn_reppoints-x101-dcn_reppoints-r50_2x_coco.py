@@ -42,29 +42,15 @@ model = dict(
         type='ConfigurableDistiller',
         student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
         teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        distill_losses=dict(
-            loss_cwd_fpn0=cwd,
-            loss_cwd_fpn1=cwd,
-            loss_cwd_fpn2=cwd,
-            loss_cwd_fpn3=cwd,
-            loss_cwd_fpn4=cwd),
-        loss_forward_mappings=dict(
-            loss_cwd_fpn0=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=0),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=0)),
-            loss_cwd_fpn1=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=1),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=1)),
-            loss_cwd_fpn2=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=2),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=2)),
-            loss_cwd_fpn3=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=3),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=3)),
-            loss_cwd_fpn4=dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=4),
-                preds_T=dict(from_student=False, recorder='fpn',
-                             data_idx=4)))))
+        # One CWD loss per level of the neck's output tuple (P3-P7).
+        distill_losses={f'loss_cwd_fpn{i}': cwd
+                        for i in range(5)},
+        loss_forward_mappings={
+            f'loss_cwd_fpn{i}': dict(
+                preds_S=dict(from_student=True, recorder='fpn', data_idx=i),
+                preds_T=dict(from_student=False, recorder='fpn', data_idx=i))
+            for i in range(5)
+        }))
 
 find_unused_parameters = True
 

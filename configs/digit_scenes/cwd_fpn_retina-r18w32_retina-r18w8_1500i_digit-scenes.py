@@ -13,9 +13,11 @@ _teacher = {
     'neck': {**_base_.model.neck, 'in_channels': [32, 64, 128]},
     'bbox_head': {**_base_.model.bbox_head, 'stacked_convs': 4},
 }
-# Written by `python tools/akd_demo.py`; pass yours with
-# --cfg-options model.teacher_ckpt=PATH.
-teacher_ckpt = 'work_dirs/akd_demo/det/teacher/iter_1500.pth'
+# Where tools/train.py writes the teacher of
+# configs/digit_scenes/retinanet_r18-w32_fpn_1500i_digit-scenes.py by default;
+# pass another with --cfg-options model.teacher_ckpt=PATH (tools/akd_demo.py
+# passes the teacher it trained).
+teacher_ckpt = 'work_dirs/retinanet_r18-w32_fpn_1500i_digit-scenes/iter_1500.pth'  # noqa: E501
 
 _levels = range(3)
 model = dict(

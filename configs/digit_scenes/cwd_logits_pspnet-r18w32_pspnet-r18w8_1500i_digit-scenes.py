@@ -18,9 +18,11 @@ _teacher = {
         'channels': 64
     },
 }
-# Written by `python tools/akd_demo.py`; pass yours with
-# --cfg-options model.teacher_ckpt=PATH.
-teacher_ckpt = 'work_dirs/akd_demo/seg/teacher/iter_1500.pth'
+# Where tools/train.py writes the teacher of
+# configs/digit_scenes/pspnet_r18-w32-d4_1500i_digit-scenes.py by default;
+# pass another with --cfg-options model.teacher_ckpt=PATH (tools/akd_demo.py
+# passes the teacher it trained).
+teacher_ckpt = 'work_dirs/pspnet_r18-w32-d4_1500i_digit-scenes/iter_1500.pth'
 
 model = dict(
     _delete_=True,

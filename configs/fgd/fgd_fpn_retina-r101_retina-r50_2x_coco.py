@@ -37,6 +37,14 @@ fgd = dict(
     gamma_fgd=0.0005,
     lambda_fgd=0.000005)
 
+# One FGD loss per level: the student's and the teacher's output of
+# `neck.fpn_convs.<i>.conv`, plus the batch's ground truth.
+fpn_levels = [0, 1, 2, 3, 4]
+fpn_recorders = {
+    f'fpn{i}': dict(type='ModuleOutputs', source=f'neck.fpn_convs.{i}.conv')
+    for i in fpn_levels
+}
+
 model = dict(
     _scope_='mmrazor',
     _delete_=True,
@@ -49,64 +57,23 @@ model = dict(
     distiller=dict(
         type='ConfigurableDistiller',
         student_recorders=dict(
-            fpn0=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.0.conv'),
-            fpn1=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.1.conv'),
-            fpn2=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.2.conv'),
-            fpn3=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.3.conv'),
-            fpn4=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.4.conv'),
+            **fpn_recorders,
             # forward(inputs, data_samples, mode): data_idx 1 is the ground
             # truth of the batch (any mmdet detector).
             gt=dict(
                 type='MethodInputs',
                 source='mmdet.models.detectors.BaseDetector.forward')),
-        teacher_recorders=dict(
-            fpn0=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.0.conv'),
-            fpn1=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.1.conv'),
-            fpn2=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.2.conv'),
-            fpn3=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.3.conv'),
-            fpn4=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.4.conv')),
-        distill_losses=dict(
-            loss_fgd_fpn0=fgd,
-            loss_fgd_fpn1=fgd,
-            loss_fgd_fpn2=fgd,
-            loss_fgd_fpn3=fgd,
-            loss_fgd_fpn4=fgd),
-        loss_forward_mappings=dict(
-            loss_fgd_fpn0=dict(
-                preds_S=dict(from_student=True, recorder='fpn0'),
-                preds_T=dict(from_student=False, recorder='fpn0'),
+        teacher_recorders=fpn_recorders,
+        distill_losses={f'loss_fgd_fpn{i}': fgd
+                        for i in fpn_levels},
+        loss_forward_mappings={
+            f'loss_fgd_fpn{i}': dict(
+                preds_S=dict(from_student=True, recorder=f'fpn{i}'),
+                preds_T=dict(from_student=False, recorder=f'fpn{i}'),
                 data_samples=dict(
-                    from_student=True, recorder='gt', data_idx=1)),
-            loss_fgd_fpn1=dict(
-                preds_S=dict(from_student=True, recorder='fpn1'),
-                preds_T=dict(from_student=False, recorder='fpn1'),
-                data_samples=dict(
-                    from_student=True, recorder='gt', data_idx=1)),
-            loss_fgd_fpn2=dict(
-                preds_S=dict(from_student=True, recorder='fpn2'),
-                preds_T=dict(from_student=False, recorder='fpn2'),
-                data_samples=dict(
-                    from_student=True, recorder='gt', data_idx=1)),
-            loss_fgd_fpn3=dict(
-                preds_S=dict(from_student=True, recorder='fpn3'),
-                preds_T=dict(from_student=False, recorder='fpn3'),
-                data_samples=dict(
-                    from_student=True, recorder='gt', data_idx=1)),
-            loss_fgd_fpn4=dict(
-                preds_S=dict(from_student=True, recorder='fpn4'),
-                preds_T=dict(from_student=False, recorder='fpn4'),
-                data_samples=dict(
-                    from_student=True, recorder='gt', data_idx=1)))))
+                    from_student=True, recorder='gt', data_idx=1))
+            for i in fpn_levels
+        }))
 
 find_unused_parameters = True
 

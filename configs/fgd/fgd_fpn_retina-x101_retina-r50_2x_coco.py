@@ -2,116 +2,21 @@
 #
 # Focal and Global Knowledge Distillation (Yang et al., CVPR 2022) with the
 # recipe of the authors' release (yzd-v/FGD, configs/distillers/fgd/
-# fgd_retina_rx101_64x4d_distill_retina_r50_fpn_2x_coco.py):
-# - FGD on the output of each `neck.fpn_convs.<i>.conv` (P3-P7) with its
-#   RetinaNet settings: temp 0.5, alpha 1e-3, beta 5e-4, gamma 5e-4,
-#   lambda 5e-6;
-# - student neck and head initialised from the teacher (`init_student=True`:
-#   every teacher weight outside the backbone), backbone from ImageNet;
-# - SGD lr 0.01, momentum 0.9, weight decay 1e-4, gradient clipping at norm
-#   35, 2x schedule (24 epochs, steps 16 and 22), 8 GPUs x 2 images.
+# fgd_retina_rx101_64x4d_distill_retina_r50_fpn_2x_coco.py), which is the
+# R101 recipe (`_base_`, same folder: FGD settings, student initialised from
+# the teacher outside the backbone, optimiser, schedule) with the X101 teacher.
 # Published: 40.7 box AP (FGD README; student alone 37.4).
-#
-# The ground truth that FGD's masks need is the student's own: the
-# `data_samples` argument of the student's forward, recorded by `gt`.
-_base_ = 'mmdet::retinanet/retinanet_r50_fpn_2x_coco.py'
-
-custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)
+_base_ = './fgd_fpn_retina-r101_retina-r50_2x_coco.py'
 
 # mmdet model zoo `retinanet_x101-64x4d_fpn_1x_coco`, box AP 41.0
 # (the checkpoint of the FGD config).
 teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_x101_64x4d_fpn_1x_coco/retinanet_x101_64x4d_fpn_1x_coco_20200130-366f5af1.pth'  # noqa: E501
 
-student = _base_.model
-student.neck.init_cfg = dict(
-    type='Pretrained', prefix='neck.', checkpoint=teacher_ckpt)
-student.bbox_head.init_cfg = dict(
-    type='Pretrained', prefix='bbox_head.', checkpoint=teacher_ckpt)
-
-fgd = dict(
-    type='FGDLoss',
-    in_channels=256,
-    temp=0.5,
-    alpha_fgd=0.001,
-    beta_fgd=0.0005,
-    gamma_fgd=0.0005,
-    lambda_fgd=0.000005)
-
 model = dict(
-    _scope_='mmrazor',
-    _delete_=True,
-    type='FpnTeacherDistill',
-    architecture=student,
+    # The student's neck and head start from this teacher's weights.
+    architecture=dict(
+        neck=dict(init_cfg=dict(checkpoint=teacher_ckpt)),
+        bbox_head=dict(init_cfg=dict(checkpoint=teacher_ckpt))),
     teacher=dict(
-        cfg_path='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py',
-        pretrained=False),
-    teacher_ckpt=teacher_ckpt,
-    distiller=dict(
-        type='ConfigurableDistiller',
-        student_recorders=dict(
-            fpn0=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.0.conv'),
-            fpn1=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.1.conv'),
-            fpn2=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.2.conv'),
-            fpn3=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.3.conv'),
-            fpn4=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.4.conv'),
-            # forward(inputs, data_samples, mode): data_idx 1 is the ground
-            # truth of the batch (any mmdet detector).
-            gt=dict(
-                type='MethodInputs',
-                source='mmdet.models.detectors.BaseDetector.forward')),
-        teacher_recorders=dict(
-            fpn0=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.0.conv'),
-            fpn1=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.1.conv'),
-            fpn2=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.2.conv'),
-            fpn3=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.3.conv'),
-            fpn4=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.4.conv')),
-        distill_losses=dict(
-            loss_fgd_fpn0=fgd,
-            loss_fgd_fpn1=fgd,
-            loss_fgd_fpn2=fgd,
-            loss_fgd_fpn3=fgd,
-            loss_fgd_fpn4=fgd),
-        loss_forward_mappings=dict(
-            loss_fgd_fpn0=dict(
-                preds_S=dict(from_student=True, recorder='fpn0'),
-                preds_T=dict(from_student=False, recorder='fpn0'),
-                data_samples=dict(
-                    from_student=True, recorder='gt', data_idx=1)),
-            loss_fgd_fpn1=dict(
-                preds_S=dict(from_student=True, recorder='fpn1'),
-                preds_T=dict(from_student=False, recorder='fpn1'),
-                data_samples=dict(
-                    from_student=True, recorder='gt', data_idx=1)),
-            loss_fgd_fpn2=dict(
-                preds_S=dict(from_student=True, recorder='fpn2'),
-                preds_T=dict(from_student=False, recorder='fpn2'),
-                data_samples=dict(
-                    from_student=True, recorder='gt', data_idx=1)),
-            loss_fgd_fpn3=dict(
-                preds_S=dict(from_student=True, recorder='fpn3'),
-                preds_T=dict(from_student=False, recorder='fpn3'),
-                data_samples=dict(
-                    from_student=True, recorder='gt', data_idx=1)),
-            loss_fgd_fpn4=dict(
-                preds_S=dict(from_student=True, recorder='fpn4'),
-                preds_T=dict(from_student=False, recorder='fpn4'),
-                data_samples=dict(
-                    from_student=True, recorder='gt', data_idx=1)))))
-
-find_unused_parameters = True
-
-val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
-
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),
-    clip_grad=dict(max_norm=35, norm_type=2))
+        cfg_path='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py'),
+    teacher_ckpt=teacher_ckpt)

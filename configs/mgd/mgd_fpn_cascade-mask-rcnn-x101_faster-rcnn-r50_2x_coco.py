@@ -32,6 +32,14 @@ connector = dict(
     lambda_mgd=0.45)
 mgd = dict(type='MGDLoss', alpha_mgd=0.0000005)
 
+# One MGD loss per level: a connector on the student's output of
+# `neck.fpn_convs.<i>.conv` generates the teacher's.
+fpn_levels = [0, 1, 2, 3]
+fpn_recorders = {
+    f'fpn{i}': dict(type='ModuleOutputs', source=f'neck.fpn_convs.{i}.conv')
+    for i in fpn_levels
+}
+
 model = dict(
     _scope_='mmrazor',
     _delete_=True,
@@ -43,59 +51,21 @@ model = dict(
     teacher_ckpt=teacher_ckpt,
     distiller=dict(
         type='ConfigurableDistiller',
-        student_recorders=dict(
-            fpn0=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.0.conv'),
-            fpn1=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.1.conv'),
-            fpn2=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.2.conv'),
-            fpn3=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.3.conv')),
-        teacher_recorders=dict(
-            fpn0=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.0.conv'),
-            fpn1=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.1.conv'),
-            fpn2=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.2.conv'),
-            fpn3=dict(
-                type='ModuleOutputs', source='neck.fpn_convs.3.conv')),
-        connectors=dict(
-            s_fpn0_connector=connector,
-            s_fpn1_connector=connector,
-            s_fpn2_connector=connector,
-            s_fpn3_connector=connector),
-        distill_losses=dict(
-            loss_mgd_fpn0=mgd,
-            loss_mgd_fpn1=mgd,
-            loss_mgd_fpn2=mgd,
-            loss_mgd_fpn3=mgd),
-        loss_forward_mappings=dict(
-            loss_mgd_fpn0=dict(
+        student_recorders=fpn_recorders,
+        teacher_recorders=fpn_recorders,
+        connectors={f's_fpn{i}_connector': connector
+                    for i in fpn_levels},
+        distill_losses={f'loss_mgd_fpn{i}': mgd
+                        for i in fpn_levels},
+        loss_forward_mappings={
+            f'loss_mgd_fpn{i}': dict(
                 preds_S=dict(
                     from_student=True,
-                    recorder='fpn0',
-                    connector='s_fpn0_connector'),
-                preds_T=dict(from_student=False, recorder='fpn0')),
-            loss_mgd_fpn1=dict(
-                preds_S=dict(
-                    from_student=True,
-                    recorder='fpn1',
-                    connector='s_fpn1_connector'),
-                preds_T=dict(from_student=False, recorder='fpn1')),
-            loss_mgd_fpn2=dict(
-                preds_S=dict(
-                    from_student=True,
-                    recorder='fpn2',
-                    connector='s_fpn2_connector'),
-                preds_T=dict(from_student=False, recorder='fpn2')),
-            loss_mgd_fpn3=dict(
-                preds_S=dict(
-                    from_student=True,
-                    recorder='fpn3',
-                    connector='s_fpn3_connector'),
-                preds_T=dict(from_student=False, recorder='fpn3')))))
+                    recorder=f'fpn{i}',
+                    connector=f's_fpn{i}_connector'),
+                preds_T=dict(from_student=False, recorder=f'fpn{i}'))
+            for i in fpn_levels
+        }))
 
 find_unused_parameters = True
 
