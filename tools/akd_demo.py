@@ -13,6 +13,7 @@ Examples::
     python tools/akd_demo.py --quick         # a first look, a few minutes
     python tools/akd_demo.py --study         # the README's study: more
                                              # methods, seeds 0 1 2
+    python tools/akd_demo.py --ablation      # AKD's settings, seeds 0 1 2
     python tools/akd_demo.py --tasks det --methods 'no KD' 'CWD + AKD'
 """
 import argparse
@@ -37,10 +38,45 @@ class Task:
     metric_label: str
     teacher: str
     methods: Dict[str, tuple] = field(default_factory=dict)
+    # Methods that only --ablation runs (not --study).
+    ablation: List[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        akd = self.methods['CWD + AKD'][0]
+        variants = _akd_variants(akd)
+        self.methods.update(variants)
+        self.ablation = list(variants)
+
+    @property
+    def study(self) -> List[str]:
+        """The methods of ``--study``: all but the ablation variants."""
+        return [m for m in self.methods if m not in self.ablation]
 
 
 def _cfg(name: str) -> str:
     return osp.join(CONFIGS, name)
+
+
+def _akd_variants(akd_config: str) -> Dict[str, tuple]:
+    """CWD + AKD with one setting changed from the release's, for --ablation.
+
+    More Avatars, a weaker and a stronger dropout, and the Avatars without
+    the uncertainty factor (which, dividing student and Avatar by sigma,
+    also changes the temperature of CWD's softmax).
+    """
+    generator = 'model.distiller.avatar_generator'
+    return {
+        'CWD + AKD (N=4)': (akd_config, {f'{generator}.num_avatars': 4}),
+        'CWD + AKD (p=0.05)': (akd_config, {
+            f'{generator}.perturbation': dict(type='ElementDropout', p=0.05)
+        }),
+        'CWD + AKD (p=0.3)': (akd_config, {
+            f'{generator}.perturbation': dict(type='ElementDropout', p=0.3)
+        }),
+        'CWD + AKD (no sigma)': (akd_config, {
+            'model.distiller.uncertainty': 'none'
+        }),
+    }
 
 
 TASKS = {
@@ -110,6 +146,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='a first look: fewer scenes and iterations')
     parser.add_argument('--study', action='store_true',
                         help='every method of each task, seeds 0 1 2')
+    parser.add_argument('--ablation', action='store_true',
+                        help='CWD, CWD + AKD and AKD with one setting '
+                        'changed (N, p, no sigma), seeds 0 1 2')
     parser.add_argument('--iters', type=int,
                         help=f'student iterations (default: {STUDENT_ITERS},'
                         f' {QUICK_STUDENT_ITERS} with --quick)')
@@ -125,8 +164,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '(default: 1500 300, 400 100 with --quick)')
     parser.add_argument('--retrain-teacher', action='store_true')
     args = parser.parse_args(argv)
+    if args.study and args.ablation:
+        parser.error('--study and --ablation are two separate tables; '
+                     'run them one after the other')
+    known = {m for name in args.tasks for m in TASKS[name].methods}
+    unknown = [m for m in args.methods or [] if m not in known]
+    if unknown:
+        parser.error(f'--methods: unknown {unknown} for tasks {args.tasks}; '
+                     f'expected some of {sorted(known)}')
     if args.seeds is None:
-        args.seeds = [0, 1, 2] if args.study else [0]
+        args.seeds = [0, 1, 2] if args.study or args.ablation else [0]
     if args.iters is None:
         args.iters = QUICK_STUDENT_ITERS if args.quick else STUDENT_ITERS
     if args.teacher_iters is None:
@@ -342,6 +389,14 @@ def plot(all_results: Dict[str, Dict[str, List[dict]]], path: str) -> None:
     fig.savefig(path, dpi=100)
 
 
+def _default_methods(task: Task, args) -> List[str]:
+    if args.study:
+        return task.study
+    if args.ablation:
+        return ['CWD', 'CWD + AKD'] + task.ablation
+    return DEMO_METHODS
+
+
 def main(argv=None) -> Dict[str, str]:
     args = parse_args(argv)
     start = time.time()
@@ -349,8 +404,8 @@ def main(argv=None) -> Dict[str, str]:
     tables, all_results = {}, {}
     for name in args.tasks:
         task = TASKS[name]
-        methods = args.methods or (list(task.methods)
-                                   if args.study else DEMO_METHODS)
+        methods = args.methods or _default_methods(task, args)
+        # A method of the other task only (e.g. FGD) is skipped here.
         methods = [m for m in methods if m in task.methods]
         teacher = run_teacher(task, args)
         # Seed-major: stopped early, every method has the same seeds done.
@@ -363,7 +418,8 @@ def main(argv=None) -> Dict[str, str]:
         tables[name] = table(task, teacher, results)
         all_results[name] = results
     os.makedirs(args.work_dir, exist_ok=True)
-    suffix = '_quick' if args.quick else ('_study' if args.study else '')
+    suffix = '_quick' if args.quick else ('_study' if args.study else (
+        '_ablation' if args.ablation else ''))
     plot_path = osp.join(args.work_dir, f'curves{suffix}.png')
     plot(all_results, plot_path)
     report = '\n\n'.join(tables.values())

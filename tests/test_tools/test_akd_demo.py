@@ -1,10 +1,17 @@
-"""The main job end to end, on a tiny setting."""
+"""The main job: its options, and end to end on a tiny setting."""
 import json
 import os.path as osp
 import subprocess
 import sys
 
+import pytest
 from helpers import REPO_ROOT
+from mmengine.config import Config
+
+from mmrazor.registry import MODELS
+
+sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+import akd_demo  # noqa: E402
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess:
@@ -37,3 +44,65 @@ def test_demo_runs_end_to_end(tmp_path):
     again = run_demo(*tiny, '--tasks', 'det').stdout
     assert 'training' not in again
     assert again.count('reusing') == 4
+
+
+def test_unknown_method_is_an_error_that_lists_the_known_ones(capsys):
+    with pytest.raises(SystemExit):
+        akd_demo.parse_args(['--tasks', 'seg', '--methods', 'CWD+AKD'])
+    err = capsys.readouterr().err
+    assert "--methods: unknown ['CWD+AKD']" in err
+    assert "'CWD + AKD'" in err
+    # FGD exists for detection only.
+    with pytest.raises(SystemExit):
+        akd_demo.parse_args(['--tasks', 'seg', '--methods', 'FGD'])
+    assert akd_demo.parse_args(['--methods', 'FGD']).methods == ['FGD']
+
+
+def test_study_and_ablation_choose_their_methods_and_seeds():
+    with pytest.raises(SystemExit):
+        akd_demo.parse_args(['--study', '--ablation'])
+    det = akd_demo.TASKS['det']
+    study = akd_demo.parse_args(['--study'])
+    assert study.seeds == [0, 1, 2]
+    assert akd_demo._default_methods(det, study) == [
+        'no KD', 'CWD', 'CWD + AKD', 'CWD + AKD (official)', 'FGD',
+        'FGD + AKD'
+    ]
+    ablation = akd_demo.parse_args(['--ablation'])
+    assert ablation.seeds == [0, 1, 2]
+    assert akd_demo._default_methods(det, ablation) == [
+        'CWD', 'CWD + AKD', 'CWD + AKD (N=4)', 'CWD + AKD (p=0.05)',
+        'CWD + AKD (p=0.3)', 'CWD + AKD (no sigma)'
+    ]
+    assert akd_demo._default_methods(det, akd_demo.parse_args([])) == [
+        'no KD', 'CWD', 'CWD + AKD'
+    ]
+
+
+@pytest.mark.parametrize('task', ['det', 'seg'])
+def test_each_ablation_variant_changes_its_one_setting(task):
+    """Each variant builds the distiller of CWD + AKD but for one setting."""
+
+    def settings(method):
+        config, overrides = akd_demo.TASKS[task].methods[method]
+        cfg = Config.fromfile(config)
+        cfg.merge_from_dict(overrides)
+        distiller = MODELS.build(cfg.model.distiller)
+        generator = distiller.avatar_generator
+        (loss, *_) = distiller.distill_losses.values()
+        return dict(
+            num_avatars=generator.num_avatars,
+            p=[perturb.p for perturb in generator.perturbations],
+            uncertainty=loss.uncertainty)
+
+    reference = settings('CWD + AKD')
+    assert reference == dict(num_avatars=1, p=[0.1], uncertainty='paper')
+    changed = {
+        'CWD + AKD (N=4)': dict(num_avatars=4),
+        'CWD + AKD (p=0.05)': dict(p=[0.05]),
+        'CWD + AKD (p=0.3)': dict(p=[0.3]),
+        'CWD + AKD (no sigma)': dict(uncertainty='none'),
+    }
+    assert sorted(changed) == sorted(akd_demo.TASKS[task].ablation)
+    for method, change in changed.items():
+        assert settings(method) == {**reference, **change}, method
