@@ -86,10 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     cfg.load_from = args.checkpoint
     if args.show_dir:
         enable_visualization(cfg, args.show_dir)
-    try:
-        evaluate(cfg, args.out)
-    finally:
-        train.close_distributed()
+    train.run_then_close(lambda: evaluate(cfg, args.out))
 
 
 if __name__ == '__main__':

@@ -11,14 +11,14 @@ Runner checkpoints under ``weights_only``, strict ``teacher_ckpt``) apply even
 to configs without ``custom_imports=dict(imports=['mmakd'])``.
 
 ``tools/test.py`` reuses :func:`add_common_args`, :func:`export_local_rank`,
-:func:`load_config`, :func:`build_runner` and :func:`close_distributed`.
+:func:`load_config`, :func:`build_runner` and :func:`run_then_close`.
 """
 import argparse
 import gc
 import os
 import os.path as osp
 from datetime import timedelta
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import mmakd  # noqa: F401  (compat fixes before any config is loaded)
 import torch
@@ -110,7 +110,7 @@ def build_runner(cfg: Config) -> Runner:
     return Runner.from_cfg(cfg)
 
 
-def close_distributed() -> None:
+def close_distributed(synchronize: bool = True) -> None:
     """Ends the process group, if any, while Python is still fully alive.
 
     Call it once the runner is unreachable. gloo's worker threads release the
@@ -120,12 +120,28 @@ def close_distributed() -> None:
     every queued collective finish; collecting the runner frees the last
     references to the group (DDP holds one), whose destructor joins those
     threads.
+
+    Args:
+        synchronize (bool): Wait for the other ranks first. False after an
+            error, where a rank that crashed would never reach the barrier.
     """
     if not torch.distributed.is_initialized():
         return
-    torch.distributed.barrier()
+    if synchronize:
+        torch.distributed.barrier()
     torch.distributed.destroy_process_group()
     gc.collect()
+
+
+def run_then_close(job: Callable[[], None]) -> None:
+    """Runs ``job``, then :func:`close_distributed`, without the barrier if
+    ``job`` raised."""
+    try:
+        job()
+    except BaseException:
+        close_distributed(synchronize=False)
+        raise
+    close_distributed()
 
 
 def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -185,10 +201,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """Trains the model of a config file."""
     args = parse_args(argv)
     cfg = apply_train_args(load_config(args), args)
-    try:
-        build_runner(cfg).train()
-    finally:
-        close_distributed()
+    run_then_close(lambda: build_runner(cfg).train())
 
 
 if __name__ == '__main__':

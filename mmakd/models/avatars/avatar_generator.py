@@ -13,7 +13,7 @@ PerturbationCfg = Union[Dict, Sequence[Dict]]
 
 @MODELS.register_module()
 class AvatarGenerator(BaseModule):
-    """Generates N Avatars from one recorded teacher feature (AKD, Sec. 3.1).
+    """Generates N Avatars from one recorded teacher feature (AKD).
 
     ``A_i = P(T)`` for ``i = 1..N``, where ``P`` is a random perturbation and
     ``T`` the vanilla teacher feature recorded in the one teacher forward of
@@ -45,12 +45,18 @@ class AvatarGenerator(BaseModule):
                      type='ElementDropout', p=0.1),
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg)
-        if not isinstance(num_avatars, int) or num_avatars < 1:
+        if not isinstance(num_avatars, int) or isinstance(
+                num_avatars, bool) or num_avatars < 1:
             raise ValueError('AvatarGenerator: `num_avatars` must be an int '
                              f'>= 1, but got {num_avatars!r}')
         self.num_avatars = num_avatars
         cfgs = [perturbation] if isinstance(perturbation, dict) \
             else list(perturbation)
+        if not cfgs:
+            raise ValueError(
+                'AvatarGenerator: `perturbation` is an empty list; give at '
+                "least one, e.g. dict(type='ElementDropout', p=0.0) for "
+                'Avatars identical to the teacher')
         self.perturbations = [self._build_perturbation(c) for c in cfgs]
 
     @staticmethod

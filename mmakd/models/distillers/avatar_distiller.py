@@ -6,10 +6,9 @@ from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.registry import MODELS
 
 from ..losses.uncertainty_aware_kd_loss import (KNOWN_KEY_PAIRS,
-                                                UNCERTAINTY_MODES,
-                                                UncertaintyAwareKDLoss)
-
-_WRAPPER_NAMES = ('UncertaintyAwareKDLoss', 'mmrazor.UncertaintyAwareKDLoss')
+                                                UncertaintyAwareKDLoss,
+                                                check_uncertainty,
+                                                is_wrapper_cfg)
 
 
 @MODELS.register_module()
@@ -36,8 +35,11 @@ class AvatarDistiller(ConfigurableDistiller):
         exclude_losses (Iterable[str]): Names in ``distill_losses`` to leave
             unwrapped (they see the vanilla teacher). Defaults to ().
         log_stats (bool): Log each wrapped loss's mean sigma and Avatar
-            spread as ``akd_sigma.<loss>`` / ``akd_spread.<loss>`` (not added
-            to the total loss). Defaults to True.
+            spread as ``akd_sigma.<name>`` / ``akd_spread.<name>``, where
+            ``<name>`` is the loss name without ``loss_``, and
+            ``akd_sigma_<i>.<name>`` per level of a multi-level record. Keys
+            without "loss" are logged, not added to the total loss. Defaults
+            to True.
         **kwargs: Everything ``ConfigurableDistiller`` accepts.
     """
 
@@ -50,9 +52,7 @@ class AvatarDistiller(ConfigurableDistiller):
                  distill_losses: Optional[Dict[str, Dict]] = None,
                  loss_forward_mappings: Optional[Dict[str, Dict]] = None,
                  **kwargs) -> None:
-        if uncertainty not in UNCERTAINTY_MODES:
-            raise ValueError('AvatarDistiller: `uncertainty` must be one of '
-                             f'{UNCERTAINTY_MODES}, but got {uncertainty!r}')
+        check_uncertainty('AvatarDistiller', uncertainty)
         exclude_losses = set(exclude_losses)
         unknown = exclude_losses - set(distill_losses or {})
         if unknown:
@@ -69,7 +69,7 @@ class AvatarDistiller(ConfigurableDistiller):
         own_generators = {
             name
             for name, cfg in (distill_losses or {}).items()
-            if cfg.get('type') in _WRAPPER_NAMES and 'avatar_generator' in cfg
+            if is_wrapper_cfg(cfg) and 'avatar_generator' in cfg
         }
         super().__init__(
             distill_losses=self._wrap_losses(distill_losses or {},
@@ -80,6 +80,30 @@ class AvatarDistiller(ConfigurableDistiller):
         self.avatar_generator = MODELS.build(generator_cfg)
         self.log_stats = log_stats
         self._own_generators = own_generators
+        self._check_teacher_connectors()
+
+    def _check_teacher_connectors(self) -> None:
+        """Rejects a trainable connector on a record that becomes Avatars.
+
+        Avatars are built from the detached teacher record, after its
+        connector: that connector would silently stop learning.
+        """
+        for name, loss in self.distill_losses.items():
+            if not isinstance(loss, UncertaintyAwareKDLoss):
+                continue
+            record = self.loss_forward_mappings[name][loss.teacher_key]
+            connector = record.get('connector')
+            if connector is None:
+                continue
+            if any(p.requires_grad
+                   for p in self.connectors[connector].parameters()):
+                raise ValueError(
+                    f'AvatarDistiller: loss {name!r} reads the teacher record '
+                    f'{record.get("recorder")!r} through the trainable '
+                    f'connector {connector!r}; its Avatars are built from '
+                    'the detached teacher, so the connector would get no '
+                    'gradient. Put the connector on the student side, or '
+                    f"list {name!r} in `exclude_losses`")
 
     @classmethod
     def _wrap_losses(cls, losses: Dict[str, Dict], mappings: Dict[str, Dict],
@@ -94,7 +118,7 @@ class AvatarDistiller(ConfigurableDistiller):
             ]
             if name in exclude or not teacher_keys:
                 wrapped[name] = cfg
-            elif cfg.get('type') in _WRAPPER_NAMES:
+            elif is_wrapper_cfg(cfg):
                 wrapped[name] = {**options, **cfg}
             else:
                 student_key, teacher_key = cls._keys_of(

@@ -12,7 +12,7 @@ BN_EPS = 1e-5
 
 def avatar_sq_diff(teacher: torch.Tensor,
                    avatars: torch.Tensor) -> torch.Tensor:
-    """``U = E_i[(A_i - T)^2]``, the per-element uncertainty map (AKD, Fig. 2).
+    """``U = E_i[(A_i - T)^2]``, the per-element uncertainty map (AKD figure).
 
     Args:
         teacher (Tensor): Vanilla teacher feature ``T``, shape ``(B, ...)``.

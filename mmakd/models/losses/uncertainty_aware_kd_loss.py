@@ -19,6 +19,22 @@ KNOWN_KEY_PAIRS = (('preds_S', 'preds_T'), ('s_feature', 't_feature'),
 UNCERTAINTY_MODES = ('paper', 'official', 'none')
 
 
+def check_uncertainty(owner: str, uncertainty: str) -> None:
+    """Raises ValueError, naming ``owner``, unless ``uncertainty`` is known."""
+    if uncertainty not in UNCERTAINTY_MODES:
+        raise ValueError(f'{owner}: `uncertainty` must be one of '
+                         f'{UNCERTAINTY_MODES}, but got {uncertainty!r}')
+
+
+def is_wrapper_cfg(cfg: Dict) -> bool:
+    """Whether a loss config builds an :class:`UncertaintyAwareKDLoss`."""
+    loss_type = cfg.get('type')
+    if isinstance(loss_type, str):  # also 'mmrazor.UncertaintyAwareKDLoss'
+        return loss_type.split('.')[-1] == 'UncertaintyAwareKDLoss'
+    return isinstance(loss_type, type) and issubclass(
+        loss_type, UncertaintyAwareKDLoss)
+
+
 class _BaseLossSignature:
     """Makes ``loss.forward`` report the base loss's signature.
 
@@ -37,7 +53,7 @@ class _BaseLossSignature:
 
 @MODELS.register_module()
 class UncertaintyAwareKDLoss(BaseModule):
-    """Avatar Knowledge Distillation around any distillation loss (AKD, Eq. 4).
+    """Avatar Knowledge Distillation around any distillation loss (AKD).
 
     ``L_AKD = E_i[ L_distill(S', A'_i) ]`` where ``A_i`` are the Avatars of
     the teacher feature ``T`` and ``(S', A'_i)`` the student and Avatar after
@@ -88,13 +104,12 @@ class UncertaintyAwareKDLoss(BaseModule):
                  eps: float = 1e-2,
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg)
-        if uncertainty not in UNCERTAINTY_MODES:
-            raise ValueError('UncertaintyAwareKDLoss: `uncertainty` must be '
-                             f'one of {UNCERTAINTY_MODES}, but got '
-                             f'{uncertainty!r}')
-        if eps < 0:
-            raise ValueError(
-                f'UncertaintyAwareKDLoss: `eps` must be >= 0, but got {eps}')
+        check_uncertainty('UncertaintyAwareKDLoss', uncertainty)
+        if not eps > 0:
+            # sigma is 0 where the teacher is 0 across the batch: S / 0.
+            raise ValueError('UncertaintyAwareKDLoss: `eps` (the distiller\'s '
+                             '`uncertainty_eps`) must be > 0, but got '
+                             f'{eps}')
         self.uncertainty = uncertainty
         self.eps = eps
         self.base_loss = self._build_base_loss(base_loss)
@@ -104,7 +119,7 @@ class UncertaintyAwareKDLoss(BaseModule):
         self.avatar_generator = MODELS.build(avatar_generator)
 
     @staticmethod
-    def _build_base_loss(cfg: Dict) -> nn.Module:
+    def _build_base_loss(cfg: Union[Dict, nn.Module]) -> nn.Module:
         if isinstance(cfg, nn.Module):
             return cfg
         if not isinstance(cfg, dict) or 'type' not in cfg:
@@ -119,7 +134,9 @@ class UncertaintyAwareKDLoss(BaseModule):
                 "distillation loss such as 'ChannelWiseDivergence', "
                 "'MGDLoss', 'PKDLoss' or 'FGDLoss' (import the module that "
                 'registers your own loss via custom_imports)')
-        if MODELS.get(loss_type) is UncertaintyAwareKDLoss:
+        loss_cls = MODELS.get(loss_type) if isinstance(loss_type,
+                                                       str) else loss_type
+        if loss_cls is UncertaintyAwareKDLoss:
             raise TypeError('UncertaintyAwareKDLoss: `base_loss` is itself '
                             'an UncertaintyAwareKDLoss; wrap the base loss '
                             'once')

@@ -124,6 +124,8 @@ def test_identity_perturbation_returns_a_copy():
 @pytest.mark.parametrize('kwargs, match', [
     (dict(num_avatars=0), '`num_avatars` must be an int >= 1'),
     (dict(num_avatars=1.5), '`num_avatars` must be an int >= 1'),
+    (dict(num_avatars=True), '`num_avatars` must be an int >= 1'),
+    (dict(perturbation=[]), '`perturbation` is an empty list'),
     (dict(perturbation=dict(type='ElementDropout', p=1.0)),
      r'`p` must be in \[0, 1\)'),
     (dict(perturbation=dict(type='ChannelDropout', p=-0.1)),

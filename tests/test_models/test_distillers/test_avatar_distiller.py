@@ -238,11 +238,37 @@ def test_unclear_loss_inputs_raise_clear_errors():
         Setup(uncertainty='gaussian')
     with pytest.raises(ValueError, match='`num_avatars` must be an int >= 1'):
         Setup(avatar_generator=dict(num_avatars=0))
+    with pytest.raises(ValueError, match='`uncertainty_eps`'):
+        Setup(uncertainty_eps=0.0)
     with pytest.raises(KeyError, match="`base_loss` type 'NoLoss' is not "
                        'registered'):
         Setup(distill_losses=dict(
             loss_cwd=dict(type='NoLoss'), loss_mse=dict(type='L2Loss'),
             loss_pkd=dict(type='PKDLoss')))
+
+
+def test_wrapper_given_as_a_class_is_recognised():
+    explicit = copy.deepcopy(distiller_cfg()['distill_losses'])
+    explicit['loss_cwd'] = dict(
+        type=UncertaintyAwareKDLoss, base_loss=explicit['loss_cwd'],
+        avatar_generator=dict(type='AvatarGenerator', num_avatars=2))
+    setup = Setup(distill_losses=explicit)
+    wrapped = setup.distiller.distill_losses['loss_cwd']
+    assert type(wrapped.base_loss).__name__ == 'ChannelWiseDivergence'
+    assert wrapped.avatar_generator.num_avatars == 2  # its own generator
+    assert 'loss_cwd' in setup.distiller._own_generators
+
+
+def test_trainable_teacher_connector_is_an_error_unless_excluded():
+    mappings = copy.deepcopy(distiller_cfg()['loss_forward_mappings'])
+    mappings['loss_mse']['t_feature']['connector'] = 's_conn'
+    with pytest.raises(ValueError, match="loss 'loss_mse' reads the teacher "
+                       "record 'feat' through the trainable connector "
+                       "'s_conn'"):
+        Setup(loss_forward_mappings=mappings)
+    setup = Setup(loss_forward_mappings=mappings, exclude_losses=['loss_mse'])
+    assert not isinstance(setup.distiller.distill_losses['loss_mse'],
+                          UncertaintyAwareKDLoss)
 
 
 def test_registered_under_mmrazor_scope():

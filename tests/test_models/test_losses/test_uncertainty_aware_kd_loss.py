@@ -186,7 +186,11 @@ def test_teacher_untouched_and_inputs_restored(tensors):
      TypeError, 'wrap the base loss once'),
     (dict(student_key='x', teacher_key='preds_T'), ValueError,
      "`student_key`='x' is not an argument of ChannelWiseDivergence"),
-    (dict(eps=-1.0), ValueError, '`eps` must be >= 0'),
+    (dict(eps=-1.0), ValueError, r'`eps` \(the distiller.s `uncertainty_eps`\) '
+     'must be > 0'),
+    (dict(eps=0.0), ValueError, 'must be > 0, but got 0.0'),
+    (dict(base_loss=dict(type=UncertaintyAwareKDLoss, base_loss=CWD)),
+     TypeError, 'wrap the base loss once'),
 ])
 def test_bad_arguments_raise_clear_errors(kwargs, error, match):
     cfg = dict(type='UncertaintyAwareKDLoss', base_loss=CWD)
