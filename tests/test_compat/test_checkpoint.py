@@ -227,3 +227,26 @@ def test_teacher_ckpt_strict_false_loads_a_partial_teacher(
     loaded = [k for k in model.teacher.state_dict() if k != 'head.bias']
     _assert_weights(model.teacher, weights, loaded)
     assert not torch.equal(model.teacher.head.bias, weights['head.bias'])
+
+
+def test_missing_batchnorm_counters_are_not_a_mismatch(tmp_path):
+    """Older checkpoints lack ``num_batches_tracked``; mmengine ignores it."""
+    from mmakd.models.algorithms.strict_teacher import load_teacher_checkpoint
+    teacher = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1),
+                                  torch.nn.BatchNorm2d(4))
+    state = {
+        k: torch.randn_like(v.float())
+        for k, v in teacher.state_dict().items()
+        if not k.endswith('num_batches_tracked')
+    }
+    state['1.running_var'] = state['1.running_var'].abs()
+    path = tmp_path / 'old.pth'
+    torch.save(dict(state_dict=state), path)
+    load_teacher_checkpoint(teacher, str(path))
+    assert torch.equal(teacher[0].weight, state['0.weight'])
+    assert torch.equal(teacher[1].running_mean, state['1.running_mean'])
+    del state['1.running_mean']
+    torch.save(dict(state_dict=state), path)
+    with pytest.raises(TeacherCheckpointMismatch,
+                       match=r'missing in checkpoint: 1\.running_mean'):
+        load_teacher_checkpoint(teacher, str(path))

@@ -24,7 +24,12 @@ class TeacherCheckpointMismatch(RuntimeError):
 def _mismatches(model: nn.Module, state_dict: Dict[str, Any]) -> List[str]:
     """Describes every key that is missing, unexpected or of the wrong shape."""
     own = model.state_dict()
-    lines = [f'missing in checkpoint: {k}' for k in own if k not in state_dict]
+    # BatchNorm's counters are absent from older (e.g. Caffe-converted)
+    # checkpoints and unused in eval; mmengine's loader ignores them too.
+    lines = [
+        f'missing in checkpoint: {k}' for k in own
+        if k not in state_dict and not k.endswith('num_batches_tracked')
+    ]
     lines += [
         f'unexpected in checkpoint: {k}' for k in state_dict if k not in own
     ]
