@@ -37,9 +37,11 @@ class Task:
     metric: str  # key of the validation metric in mmengine's log
     metric_label: str
     teacher: str
+    # CocoMetric logs nothing when no box passes the score threshold.
+    no_metric_means_zero: bool
     methods: Dict[str, tuple] = field(default_factory=dict)
-    # Methods that only --ablation runs (not --study).
-    ablation: List[str] = field(default_factory=list)
+    # Methods that only --ablation runs (not --study); set from `methods`.
+    ablation: List[str] = field(init=False)
 
     def __post_init__(self):
         akd = self.methods['CWD + AKD'][0]
@@ -86,6 +88,7 @@ TASKS = {
         'coco/bbox_mAP',
         'mAP',
         _cfg('retinanet_r18-w32_fpn_1500i_digit-scenes.py'),
+        True,
         methods={
             'no KD': (_cfg('retinanet_r18-w8_fpn_1500i_digit-scenes.py'),
                       {}),
@@ -109,6 +112,7 @@ TASKS = {
         'mIoU',
         'mIoU',
         _cfg('pspnet_r18-w32-d4_1500i_digit-scenes.py'),
+        False,
         methods={
             'no KD': (_cfg('pspnet_r18-w8-d4_1500i_digit-scenes.py'), {}),
             'CWD': (_cfg('cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
@@ -264,11 +268,21 @@ def read_scalars(log_dir: str) -> List[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def summarise(records: List[dict], metric: str) -> dict:
-    """Final metric, validation curve and median seconds per iteration."""
-    curve = [(r['step'], r[metric]) for r in records if metric in r]
+def summarise(records: List[dict], task: Task) -> dict:
+    """Final metric, validation curve and median seconds per iteration.
+
+    Raises:
+        RuntimeError: no validation logged ``task.metric``, where that
+            cannot mean a score of 0.
+    """
+    curve = [(r['step'], r[task.metric]) for r in records if task.metric in r]
     times = [r['time'] for r in records if 'time' in r and 'loss' in r]
-    # CocoMetric logs nothing when no box passes the score threshold: 0 mAP.
+    if not curve:
+        if not task.no_metric_means_zero:
+            raise RuntimeError(f'{task.name}: no validation logged '
+                               f'{task.metric!r}; cannot report a result')
+        log(f'{task.name}: no {task.metric_label} logged (no detection '
+            'passed the score threshold): counted as 0')
     return dict(
         metric=curve[-1][1] if curve else 0.0,
         curve=curve,
@@ -278,9 +292,9 @@ def summarise(records: List[dict], metric: str) -> dict:
 def run_teacher(task: Task, args) -> dict:
     """Trains the task's teacher, or reuses it; returns its summary."""
     from mmengine.config import Config
-    work_dir = osp.join(args.work_dir, task.name,
-                        f'teacher_{args.teacher_iters}i' + _data_tag(args))
-    cached = _cached(work_dir)
+    work_dir = _teacher_dir(task, args)
+    provenance = dict(data_root=osp.abspath(args.data_root))
+    cached = _cached(work_dir, provenance)
     if cached and not args.retrain_teacher:
         log(f'{task.name}: reusing the teacher in {work_dir} '
             f'({task.metric_label} {cached["metric"]:.3f})')
@@ -291,29 +305,38 @@ def run_teacher(task: Task, args) -> dict:
     log_dir = train(task.teacher, work_dir,
                     _schedule_overrides(cfg, args.teacher_iters),
                     args.data_root, 0)
-    result = summarise(read_scalars(log_dir), task.metric)
+    result = summarise(read_scalars(log_dir), task)
     result['checkpoint'] = _last_checkpoint(work_dir)
-    _save(work_dir, result)
+    _save(work_dir, result, provenance)
     log(f'{task.name}: teacher {task.metric_label} {result["metric"]:.3f}')
     return result
 
 
-def _data_tag(args) -> str:
-    return '_quick' if args.quick else ''
+def _teacher_dir(task: Task, args) -> str:
+    """The teacher's work_dir; its students' work_dirs lie inside."""
+    tag = '_quick' if args.quick else ''
+    return osp.join(args.work_dir, task.name,
+                    f'teacher_{args.teacher_iters}i{tag}')
 
 
-def _cached(work_dir: str) -> Optional[dict]:
-    """The summary of a finished run in ``work_dir``, if there is one."""
+def _cached(work_dir: str, provenance: dict) -> Optional[dict]:
+    """The summary of a finished run in ``work_dir``, if there is one that
+    was made from the same data (and teacher) as ``provenance`` says."""
     path = osp.join(work_dir, 'result.json')
     if not osp.exists(path):
         return None
     with open(path) as f:
-        return json.load(f)
+        result = json.load(f)
+    if result.get('provenance') != provenance:
+        log(f'{work_dir} was made from other data or another teacher '
+            f'({result.get("provenance")}, now {provenance}): training again')
+        return None
+    return result
 
 
-def _save(work_dir: str, result: dict) -> None:
+def _save(work_dir: str, result: dict, provenance: dict) -> None:
     with open(osp.join(work_dir, 'result.json'), 'w') as f:
-        json.dump(result, f)
+        json.dump(dict(result, provenance=provenance), f)
 
 
 def _last_checkpoint(work_dir: str) -> str:
@@ -335,17 +358,20 @@ def run_student(task: Task, method: str, seed: int, teacher_ckpt: str,
     slug = method.lower().replace(' + ', '+').replace(' ', '_').replace(
         '(', '').replace(')', '')
     work_dir = osp.join(
-        args.work_dir, task.name, f'teacher_{args.teacher_iters}i' +
-        _data_tag(args), f'{slug}_{args.iters}i_seed{seed}')
-    cached = _cached(work_dir)
+        _teacher_dir(task, args), f'{slug}_{args.iters}i_seed{seed}')
+    # The teacher's file time: a retrained teacher invalidates its students.
+    provenance = dict(
+        data_root=osp.abspath(args.data_root),
+        teacher=f'{teacher_ckpt}@{osp.getmtime(teacher_ckpt):.0f}')
+    cached = _cached(work_dir, provenance)
     if cached:
         log(f'{task.name}: reusing {method}, seed {seed} from {work_dir}')
         return cached
     log(f'{task.name}: training the student: {method}, seed {seed}, '
         f'{args.iters} iterations')
     log_dir = train(config, work_dir, overrides, args.data_root, seed)
-    result = summarise(read_scalars(log_dir), task.metric)
-    _save(work_dir, result)
+    result = summarise(read_scalars(log_dir), task)
+    _save(work_dir, result, provenance)
     log(f'{task.name}: {method}, seed {seed}: {task.metric_label} '
         f'{result["metric"]:.3f}, {result["s_per_iter"]:.3f} s/iter')
     return result
@@ -407,6 +433,9 @@ def main(argv=None) -> Dict[str, str]:
         methods = args.methods or _default_methods(task, args)
         # A method of the other task only (e.g. FGD) is skipped here.
         methods = [m for m in methods if m in task.methods]
+        if not methods:
+            log(f'{name}: none of the chosen methods applies; skipped')
+            continue
         teacher = run_teacher(task, args)
         # Seed-major: stopped early, every method has the same seeds done.
         results = {method: [] for method in methods}

@@ -106,3 +106,24 @@ def test_each_ablation_variant_changes_its_one_setting(task):
     assert sorted(changed) == sorted(akd_demo.TASKS[task].ablation)
     for method, change in changed.items():
         assert settings(method) == {**reference, **change}, method
+
+
+def test_a_run_is_reused_only_with_the_same_data_and_teacher(tmp_path):
+    made = dict(data_root='/data/a', teacher='/t/iter_2.pth@100')
+    akd_demo._save(str(tmp_path), dict(metric=0.5), made)
+    assert akd_demo._cached(str(tmp_path), made)['metric'] == 0.5
+    assert akd_demo._cached(str(tmp_path / 'none'), made) is None
+    for changed in (dict(made, data_root='/data/b'),
+                    dict(made, teacher='/t/iter_2.pth@200')):
+        assert akd_demo._cached(str(tmp_path), changed) is None
+
+
+def test_a_missing_metric_is_zero_only_where_it_can_mean_zero():
+    records = [dict(step=1, loss=1.0, time=0.2)]
+    det = akd_demo.summarise(records, akd_demo.TASKS['det'])
+    assert det['metric'] == 0.0 and det['s_per_iter'] == 0.2
+    with pytest.raises(RuntimeError, match="no validation logged 'mIoU'"):
+        akd_demo.summarise(records, akd_demo.TASKS['seg'])
+    seg = akd_demo.summarise(records + [dict(step=3, mIoU=40.0)],
+                             akd_demo.TASKS['seg'])
+    assert seg['metric'] == 40.0 and seg['curve'] == [(3, 40.0)]
