@@ -79,6 +79,25 @@ class SceneConfig:
     noise_std: Tuple[float, float] = (0.02, 0.06)
     max_tries: int = 50
 
+    def __post_init__(self) -> None:
+        low, high = self.num_digits
+        if not 1 <= low <= high:
+            raise ValueError('SceneConfig: `num_digits` must be (min, max) '
+                             f'with 1 <= min <= max, but got {self.num_digits}')
+        if not 0 < self.scale_range[0] <= self.scale_range[1]:
+            raise ValueError('SceneConfig: `scale_range` must be (min, max) '
+                             f'with 0 < min <= max, but got '
+                             f'{self.scale_range}')
+        largest = int(round(8 * self.scale_range[1]))
+        if min(self.canvas_size) < largest:
+            raise ValueError(
+                f'SceneConfig: `canvas_size` {self.canvas_size} cannot hold '
+                f'a digit upscaled by scale_range[1]={self.scale_range[1]} '
+                f'({largest} px); expected both sides >= {largest}')
+        if self.max_tries < 1:
+            raise ValueError('SceneConfig: `max_tries` must be >= 1, but got '
+                             f'{self.max_tries}')
+
 
 @dataclass
 class DigitInstance:
@@ -359,7 +378,7 @@ def make_scene(rng: np.random.Generator, digits: np.ndarray,
     Returns:
         The scene; it holds at least one digit.
     """
-    while True:
+    for _ in range(cfg.max_tries):
         canvas = np.zeros(cfg.canvas_size, dtype=np.float32)
         _draw_strokes(rng, canvas, cfg)
         _draw_blobs(rng, canvas, cfg)
@@ -367,6 +386,10 @@ def make_scene(rng: np.random.Generator, digits: np.ndarray,
                                          cfg)
         if instances:
             break
+    else:
+        raise RuntimeError(f'make_scene: no digit could be placed in '
+                           f'{cfg.max_tries} scenes; check `mask_thr` '
+                           f'({cfg.mask_thr}) and `canvas_size`')
     _draw_fragments(rng, canvas, taken, digits, pool, cfg)
     canvas += rng.normal(0.0, _uniform(rng, cfg.noise_std),
                          canvas.shape).astype(np.float32)

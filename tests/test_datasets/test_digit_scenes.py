@@ -270,3 +270,15 @@ def test_cli(tmp_path):
     assert summary['train_scenes'] == 2 and summary['val_scenes'] == 1
     assert (tmp_path / 'images' / 'val' / '00000.png').is_file()
     assert (tmp_path / 'seg_maps' / 'train' / '00001.png').is_file()
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(canvas_size=(12, 12)), r'`canvas_size` \(12, 12\) cannot hold'),
+    (dict(num_digits=(0, 0)), '`num_digits` must be'),
+    (dict(num_digits=(3, 2)), '`num_digits` must be'),
+    (dict(scale_range=(0.0, 2.0)), '`scale_range` must be'),
+    (dict(max_tries=0), '`max_tries` must be >= 1'),
+])
+def test_impossible_scene_configs_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SceneConfig(**kwargs)
