@@ -56,8 +56,6 @@ class FGDLoss(nn.Module):
     - boxes are scaled by ``feature size / batch_input_shape`` (the padded
       batch the feature map covers), not by ``img_shape``, so padding and
       images of different sizes in one batch put the boxes where they are;
-    - the box mask is indexed ``[rows, cols]``: the release slices
-      ``Mask_fg[i][wmin:wmax+1, hmin:hmax+1]``, with the axes swapped;
     - boxes partly outside the map are clipped to it.
 
     The cell convention is the release's: a box covers rows

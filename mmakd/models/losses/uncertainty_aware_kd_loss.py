@@ -1,16 +1,15 @@
 """UncertaintyAwareKDLoss: AKD around any registered distillation loss."""
 import functools
 import inspect
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
 from mmrazor.registry import MODELS
 from torch import nn
 
+from ..avatars.avatar_generator import Feature
 from .uncertainty import avatar_sq_diff, paper_sigma, rms, standardise
-
-Feature = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 # (student, teacher) argument names of the losses in MMRazor and mmakd.
 KNOWN_KEY_PAIRS = (('preds_S', 'preds_T'), ('s_feature', 't_feature'),
