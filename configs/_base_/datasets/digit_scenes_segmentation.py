@@ -11,7 +11,6 @@ metainfo = dict(
     palette=[[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25],
              [0, 130, 200], [245, 130, 48], [145, 30, 180], [70, 240, 240],
              [240, 50, 230], [210, 245, 60], [250, 190, 212]])
-crop_size = (64, 64)
 backend_args = None
 
 # No flips: a mirrored digit is not a digit.
@@ -20,11 +19,8 @@ train_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs')
-]
+# Scenes are already 64x64: nothing to augment or resize at test time.
+test_pipeline = train_pipeline
 train_dataloader = dict(
     batch_size=16,
     num_workers=0,
