@@ -2,8 +2,13 @@ import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
+#: One line run at interpreter start-up: installs mmakd_compat's import hook
+#: (no torch import; see mmakd_compat/__init__.py). pip installs it into
+#: site-packages and removes it on uninstall.
+STARTUP_HOOK = 'mmakd-import-hook.pth'
 
 
 def parse_requirements(name: str) -> list:
@@ -15,6 +20,30 @@ def parse_requirements(name: str) -> list:
 def get_version() -> str:
     text = (HERE / 'mmakd' / 'version.py').read_text()
     return re.search(r"__version__ = '([^']+)'", text).group(1)
+
+
+class BuildPyWithStartupHook(build_py):
+    """build_py that also puts :data:`STARTUP_HOOK` at the wheel's root.
+
+    A regular wheel's root is build_lib; an editable wheel (``pip install
+    -e``) is assembled from the install command's ``install_lib`` instead.
+    """
+
+    def _hook_dir(self) -> Path:
+        if getattr(self, 'editable_mode', False):
+            install = self.distribution.get_command_obj('install')
+            return Path(install.install_lib)
+        return Path(self.build_lib)
+
+    def run(self) -> None:
+        super().run()
+        self.copy_file(str(HERE / STARTUP_HOOK),
+                       str(self._hook_dir() / STARTUP_HOOK))
+
+    def get_outputs(self, include_bytecode: bool = True) -> list:
+        return super().get_outputs(include_bytecode) + [
+            str(self._hook_dir() / STARTUP_HOOK)
+        ]
 
 
 setup(
@@ -31,5 +60,6 @@ setup(
     extras_require=dict(
         mim=parse_requirements('mminstall'),
         tests=parse_requirements('tests')),
+    cmdclass=dict(build_py=BuildPyWithStartupHook),
     license='Apache License 2.0',
     zip_safe=False)

@@ -2,10 +2,13 @@
 
 Importing :mod:`mmakd` (directly, or with
 ``custom_imports = dict(imports=['mmakd'])`` in a config) first applies the
-narrow compatibility fixes of :mod:`mmakd.compat`, then registers mmakd's
+narrow compatibility fixes of :mod:`mmakd_compat`, then registers mmakd's
 components in MMRazor's ``MODELS`` registry.
 """
-from . import compat  # noqa: F401  (must precede every mmrazor.models import)
+import mmakd_compat
+
+mmakd_compat.apply_now()  # must precede every mmrazor.models import
+
 from . import models  # noqa: F401,E402
 from .version import __version__  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""mmakd.compat makes MMRazor importable on torch 2.x, in any import order.
+"""mmakd_compat makes MMRazor importable on torch 2.x, in any import order.
 
 The import-order tests run in fresh interpreters: in this process ``mmakd``
 (and so the fix) is already loaded, which would mask a failure.
@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import TESTS_DATA, TOY_KD_CONFIG, run_python  # noqa: E402
 
-from mmakd.compat import mmrazor_torch2  # noqa: E402
+from mmakd_compat import DISABLE_ENV, mmrazor_torch2  # noqa: E402
 
 needs_fix = pytest.mark.skipif(
     not mmrazor_torch2.needs_fix(),
@@ -23,10 +23,14 @@ def _ok(proc) -> str:
     return proc.stdout
 
 
+NO_HOOK = {DISABLE_ENV: '1'}
+
+
 @needs_fix
 def test_plain_mmrazor_models_import_fails_without_mmakd():
-    """Proves the fix is needed: MMRazor 1.0.0 as shipped breaks on torch 2."""
-    proc = run_python('import mmrazor.models')
+    """Proves the fix is needed: MMRazor 1.0.0 as shipped breaks on torch 2
+    (the start-up hook switched off)."""
+    proc = run_python('import mmrazor.models', env=NO_HOOK)
     assert proc.returncode != 0
     assert 'ImportError' in proc.stderr
     assert 'torch>=1.13' in proc.stderr
@@ -46,15 +50,17 @@ def test_import_mmakd_then_mmrazor_models():
 def test_mmakd_imported_after_a_failed_mmrazor_import_fixes_it():
     """A user who hit the ImportError can still import mmakd and go on."""
     out = _ok(
-        run_python('try:\n'
-                   '    import mmrazor.models\n'
-                   'except ImportError:\n'
-                   '    print("failed first")\n'
-                   'else:\n'
-                   '    raise SystemExit("the unfixed import should fail")\n'
-                   'import mmakd, mmrazor.models\n'
-                   'from mmrazor.registry import MODELS\n'
-                   'print(MODELS.get("SingleTeacherDistill").__module__)'))
+        run_python(
+            'try:\n'
+            '    import mmrazor.models\n'
+            'except ImportError:\n'
+            '    print("failed first")\n'
+            'else:\n'
+            '    raise SystemExit("the unfixed import should fail")\n'
+            'import mmakd, mmrazor.models\n'
+            'from mmrazor.registry import MODELS\n'
+            'print(MODELS.get("SingleTeacherDistill").__module__)',
+            env=NO_HOOK))
     assert out.split() == [
         'failed', 'first', 'mmakd.models.algorithms.strict_teacher'
     ]

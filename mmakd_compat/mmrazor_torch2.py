@@ -9,15 +9,13 @@ narrowed both gates to torch 1.13.x after the release; the fix never reached PyP
 This module applies exactly that change, and nothing else, by compiling the two
 modules from their own source with the gate narrowed. The installed files are
 not modified. If the gate text is not found (a fixed MMRazor), the modules load
-unchanged.
+unchanged. Nothing is imported here until one of the two modules is: by then
+MMRazor has imported torch itself.
 """
-import importlib.abc
 import importlib.machinery
+import re
 import sys
 from typing import Optional, Sequence
-
-import torch
-from mmengine.utils import digit_version
 
 _PACKAGE = 'mmrazor.structures.quantization.backend_config'
 GATED_MODULES = (f'{_PACKAGE}.common_operator_config_utils',
@@ -43,34 +41,39 @@ class _NarrowedGateLoader(importlib.machinery.SourceFileLoader):
             dont_inherit=True)
 
 
-class _NarrowedGateFinder(importlib.abc.MetaPathFinder):
-    """Finds the two gated modules and hands them to the narrowing loader."""
-
-    def find_spec(self,
-                  fullname: str,
-                  path: Optional[Sequence[str]],
-                  target=None) -> Optional[importlib.machinery.ModuleSpec]:
-        if fullname not in GATED_MODULES:
+def torch_major() -> Optional[int]:
+    """Major version of the imported (else installed) torch, None if none."""
+    torch = sys.modules.get('torch')
+    version = getattr(torch, '__version__', None)
+    if version is None:
+        from importlib import metadata
+        try:
+            version = metadata.version('torch')
+        except metadata.PackageNotFoundError:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or not isinstance(spec.loader,
-                                          importlib.machinery.SourceFileLoader):
-            return spec
-        spec.loader = _NarrowedGateLoader(fullname, spec.origin)
-        return spec
+    match = re.match(r'\d+', str(version))
+    return int(match.group()) if match else None
 
 
 def needs_fix() -> bool:
     """Whether the running torch is one that the release's gate breaks."""
-    return digit_version(torch.__version__) >= digit_version('2.0.0')
+    major = torch_major()
+    return major is not None and major >= 2
 
 
-def install() -> None:
-    """Installs the import hook once; it must precede ``import mmrazor.models``.
+def find_spec(
+        fullname: str,
+        path: Optional[Sequence[str]]) -> Optional[importlib.machinery.ModuleSpec]:
+    """The spec of a gated module, loaded with the gate narrowed.
 
-    Under torch 2.x an unfixed ``import mmrazor.models`` fails and leaves
-    nothing in ``sys.modules``, so installing late still fixes the next import.
+    Returns None (the normal import) for any other module, or when the
+    running torch is not affected.
     """
-    if needs_fix() and not any(
-            isinstance(f, _NarrowedGateFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _NarrowedGateFinder())
+    if fullname not in GATED_MODULES or not needs_fix():
+        return None
+    spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+    if spec is None or not isinstance(spec.loader,
+                                      importlib.machinery.SourceFileLoader):
+        return spec
+    spec.loader = _NarrowedGateLoader(fullname, spec.origin)
+    return spec

@@ -1,0 +1,96 @@
+"""Two narrow fixes that MMRazor 1.0.0 and mmengine 0.10.7 need on torch 2.x.
+
+1. :mod:`~mmakd_compat.mmrazor_torch2`: ``import mmrazor.models`` fails on
+   torch 2.x; two of its modules are compiled with their torch gate narrowed,
+   as upstream did after the release.
+2. :mod:`~mmakd_compat.checkpoint`: torch >= 2.6 refuses the checkpoints that
+   mmengine's Runner writes; exactly the globals they hold are allow-listed.
+
+Each fix acts when the module it repairs is imported, through one finder on
+``sys.meta_path`` (:func:`install`). ``pip install`` of mmakd puts
+``mmakd-import-hook.pth`` in site-packages, whose one line calls
+:func:`install` at interpreter start-up, so that MMRazor's own tools (which
+import ``mmrazor.models`` before a config's ``custom_imports`` is read) work.
+That line imports this package only: ``os``, ``sys`` and ``importlib``, no
+torch. Set ``MMAKD_NO_IMPORT_HOOK=1`` to switch the start-up hook off;
+``import mmakd`` still applies both fixes.
+"""
+import importlib.machinery
+import os
+import sys
+from typing import Optional, Sequence
+
+from . import mmrazor_torch2
+
+__all__ = ['DISABLE_ENV', 'install', 'install_at_startup', 'apply_now']
+
+#: Environment variable that switches the start-up hook off when set to a
+#: value other than '', '0' or 'false'.
+DISABLE_ENV = 'MMAKD_NO_IMPORT_HOOK'
+
+
+def _after_torch() -> None:
+    from .checkpoint import allow_mmengine_checkpoints_on_demand
+    allow_mmengine_checkpoints_on_demand()
+
+
+class _TorchLoader(importlib.machinery.SourceFileLoader):
+    """Imports torch as usual, then registers the checkpoint allow-list."""
+
+    def exec_module(self, module) -> None:
+        super().exec_module(module)
+        _after_torch()
+
+
+class CompatFinder:
+    """Routes the modules that the fixes repair; every other import is
+    left to the rest of ``sys.meta_path``."""
+
+    def find_spec(self,
+                  fullname: str,
+                  path: Optional[Sequence[str]],
+                  target=None) -> Optional[importlib.machinery.ModuleSpec]:
+        if fullname in mmrazor_torch2.GATED_MODULES:
+            return mmrazor_torch2.find_spec(fullname, path)
+        if fullname == 'torch':
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if spec is not None and type(
+                    spec.loader) is importlib.machinery.SourceFileLoader:
+                spec.loader = _TorchLoader(fullname, spec.origin)
+            return spec
+        return None
+
+    def __repr__(self) -> str:
+        return 'mmakd_compat.CompatFinder()'
+
+
+def install() -> None:
+    """Puts :class:`CompatFinder` first on ``sys.meta_path`` (once).
+
+    If torch is already imported, its allow-list is registered now.
+    """
+    if not any(isinstance(f, CompatFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, CompatFinder())
+        if 'torch' in sys.modules:
+            _after_torch()
+
+
+def disabled() -> bool:
+    """Whether ``MMAKD_NO_IMPORT_HOOK`` switches the start-up hook off."""
+    value = os.environ.get(DISABLE_ENV, '').strip().lower()
+    return value not in ('', '0', 'false', 'no')
+
+
+def install_at_startup() -> None:
+    """What ``mmakd-import-hook.pth`` calls: :func:`install` unless
+    ``MMAKD_NO_IMPORT_HOOK`` is set."""
+    if not disabled():
+        install()
+
+
+def apply_now() -> None:
+    """Both fixes, for ``import mmakd``: the finder, and the full checkpoint
+    allow-list (mmakd imports mmengine anyway)."""
+    install()
+    from .checkpoint import allow_mmengine_checkpoints
+    allow_mmengine_checkpoints()

@@ -1,0 +1,121 @@
+"""Let torch >= 2.6 load the checkpoints that mmengine's Runner writes.
+
+torch 2.6 made ``torch.load(weights_only=True)`` the default and mmengine 0.10.7
+calls ``torch.load`` without the argument. A Runner checkpoint holds, besides
+tensors, numpy scalars and arrays (``meta``, ``HistoryBuffer`` logs) and
+``HistoryBuffer`` objects whose pickled state refers to their statistics methods
+through ``getattr(HistoryBuffer, 'mean')``. Those globals, and only those, are
+added to torch's allow-list: ``weights_only`` stays on for everything else.
+
+Two ways in:
+
+- :func:`allow_mmengine_checkpoints` registers the list at once (``import
+  mmakd`` does this; it imports mmengine).
+- :func:`allow_mmengine_checkpoints_on_demand` registers the same names right
+  after torch is imported, without importing mmengine: ``HistoryBuffer`` is
+  represented by a stand-in that imports the real class (and registers the
+  full list) the first time a checkpoint contains one. This is what the
+  start-up hook uses, so that a script that only imports torch (MMRazor's
+  ``convert_kd_ckpt_to_student.py``) loads Runner checkpoints.
+"""
+import sys
+from typing import Any, Callable, List, Tuple, Union
+
+# Registered by ``HistoryBuffer.__init__``; listed here because a checkpoint
+# may be loaded before any HistoryBuffer exists.
+_BUILTIN_STATISTICS = frozenset(('min', 'max', 'current', 'mean'))
+HISTORY_BUFFER = 'mmengine.logging.history_buffer.HistoryBuffer'
+
+
+def _history_buffer() -> type:
+    """mmengine's ``HistoryBuffer``, with the full allow-list registered.
+
+    torch keys its allow-list by name and the stand-in shares the class's
+    name, so the class is also registered under its public alias
+    ``mmengine.logging.HistoryBuffer``: unpickling checks the object it
+    builds against the list's values, whichever of the two holds the name.
+    """
+    from mmengine.logging import HistoryBuffer
+    allow_mmengine_checkpoints()
+    _add_safe_globals([(HistoryBuffer, 'mmengine.logging.HistoryBuffer')])
+    return HistoryBuffer
+
+
+class _HistoryBufferOnDemand:
+    """Stands in for ``HistoryBuffer`` in the allow-list until it is needed.
+
+    Unpickling creates a ``HistoryBuffer`` with ``cls.__new__(cls)``; this
+    stand-in returns a real ``HistoryBuffer`` instead, after importing it.
+    """
+
+    def __new__(cls, *args: Any) -> Any:
+        real = _history_buffer()
+        return real.__new__(real, *args)
+
+
+def _history_buffer_method(owner: Any, name: str) -> Callable:
+    """Stands in for ``builtins.getattr`` while unpickling a checkpoint.
+
+    Only ``HistoryBuffer``'s registered statistics methods can be fetched, so
+    the allow-list does not open ``getattr`` on arbitrary objects.
+    """
+    if owner is _HistoryBufferOnDemand:
+        owner = _history_buffer()
+    history_buffer = sys.modules.get('mmengine.logging.history_buffer')
+    if history_buffer is not None and owner is history_buffer.HistoryBuffer:
+        allowed = _BUILTIN_STATISTICS.union(owner._statistics_methods)
+        if name in allowed:
+            return getattr(owner, name)
+    raise RuntimeError(
+        'This checkpoint asks for getattr('
+        f'{getattr(owner, "__name__", owner)!r}, {name!r}); mmakd allows only '
+        "HistoryBuffer's statistics methods (as mmengine's Runner writes "
+        'them). Load untrusted files with care, or torch.load(...,'
+        ' weights_only=False) if you trust the file.')
+
+
+def _numpy_globals() -> List[Any]:
+    """The numpy objects that pickled numpy scalars and arrays refer to."""
+    import numpy as np
+    try:  # numpy >= 2
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray
+    dtypes = [type(np.dtype(t)) for t in np.sctypeDict.values()]
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
+            *dict.fromkeys(dtypes)]
+
+
+def mmengine_checkpoint_globals() -> List[Union[Callable, Tuple[Callable,
+                                                                 str]]]:
+    """Everything a Runner checkpoint needs beyond torch's default list."""
+    from mmengine.logging import HistoryBuffer
+    return [
+        HistoryBuffer, *_numpy_globals(),
+        (_history_buffer_method, 'builtins.getattr')
+    ]
+
+
+def _add_safe_globals(entries: List[Any]) -> None:
+    import torch
+    if hasattr(torch.serialization, 'add_safe_globals'):  # torch >= 2.4
+        torch.serialization.add_safe_globals(entries)
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Adds :func:`mmengine_checkpoint_globals` to torch's safe globals."""
+    _add_safe_globals(mmengine_checkpoint_globals())
+
+
+def allow_mmengine_checkpoints_on_demand() -> None:
+    """The same names as :func:`allow_mmengine_checkpoints`, mmengine's
+    ``HistoryBuffer`` by a stand-in that imports it when a checkpoint needs
+    it. Call it once torch is imported (numpy comes with torch)."""
+    numpy_globals = _numpy_globals() if 'numpy' in sys.modules else []
+    # The stand-in also under its own name, so that it stays in the list's
+    # values once the real class takes over HISTORY_BUFFER.
+    _add_safe_globals([
+        _HistoryBufferOnDemand, (_HistoryBufferOnDemand, HISTORY_BUFFER),
+        *numpy_globals,
+        (_history_buffer_method, 'builtins.getattr')
+    ])
