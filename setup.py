@@ -14,7 +14,8 @@ STARTUP_HOOK = 'mmakd-import-hook.pth'
 def parse_requirements(name: str) -> list:
     """Reads ``requirements/<name>.txt`` without comments or blank lines."""
     lines = (HERE / 'requirements' / f'{name}.txt').read_text().splitlines()
-    return [ln for ln in (re.sub(r'#.*', '', ln).strip() for ln in lines) if ln]
+    stripped = (re.sub(r'#.*', '', ln).strip() for ln in lines)
+    return [ln for ln in stripped if ln]
 
 
 def get_version() -> str:

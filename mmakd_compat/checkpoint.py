@@ -1,11 +1,12 @@
 """Let torch >= 2.6 load the checkpoints that mmengine's Runner writes.
 
-torch 2.6 made ``torch.load(weights_only=True)`` the default and mmengine 0.10.7
-calls ``torch.load`` without the argument. A Runner checkpoint holds, besides
-tensors, numpy scalars and arrays (``meta``, ``HistoryBuffer`` logs) and
-``HistoryBuffer`` objects whose pickled state refers to their statistics methods
-through ``getattr(HistoryBuffer, 'mean')``. Those globals, and only those, are
-added to torch's allow-list: ``weights_only`` stays on for everything else.
+torch 2.6 made ``torch.load(weights_only=True)`` the default and mmengine
+0.10.7 calls ``torch.load`` without the argument. A Runner checkpoint holds,
+besides tensors, numpy scalars and arrays (``meta``, ``HistoryBuffer`` logs)
+and ``HistoryBuffer`` objects whose pickled state refers to their statistics
+methods through ``getattr(HistoryBuffer, 'mean')``. Those globals, and only
+those, are added to torch's allow-list: ``weights_only`` stays on for
+everything else.
 
 Two ways in:
 
@@ -86,8 +87,10 @@ def _numpy_globals() -> List[Any]:
             *dict.fromkeys(dtypes)]
 
 
-def mmengine_checkpoint_globals() -> List[Union[Callable, Tuple[Callable,
-                                                                 str]]]:
+SafeGlobal = Union[Callable, Tuple[Callable, str]]
+
+
+def mmengine_checkpoint_globals() -> List[SafeGlobal]:
     """Everything a Runner checkpoint needs beyond torch's default list."""
     from mmengine.logging import HistoryBuffer
     return [

@@ -1,10 +1,11 @@
 """Let MMRazor 1.0.0 import under torch 2.x.
 
-MMRazor 1.0.0 builds FX-quantization tables at import time in two modules under
-``mmrazor/structures/quantization/backend_config/``, behind the gate
-``digit_version(torch.__version__) >= digit_version('1.13.0')``. Those tables use
-torch names that torch 2.x removed, so ``import mmrazor.models`` fails. Upstream
-narrowed both gates to torch 1.13.x after the release; the fix never reached PyPI.
+MMRazor 1.0.0 builds FX-quantization tables at import time in two modules
+under ``mmrazor/structures/quantization/backend_config/``, behind the gate
+``digit_version(torch.__version__) >= digit_version('1.13.0')``. Those tables
+use torch names that torch 2.x removed, so ``import mmrazor.models`` fails.
+Upstream narrowed both gates to torch 1.13.x after the release; the fix never
+reached PyPI.
 
 This module applies exactly that change, and nothing else, by compiling the two
 modules from their own source with the gate narrowed. The installed files are
@@ -61,9 +62,8 @@ def needs_fix() -> bool:
     return major is not None and major >= 2
 
 
-def find_spec(
-        fullname: str,
-        path: Optional[Sequence[str]]) -> Optional[importlib.machinery.ModuleSpec]:
+def find_spec(fullname: str, path: Optional[Sequence[str]]
+              ) -> Optional[importlib.machinery.ModuleSpec]:
     """The spec of a gated module, loaded with the gate narrowed.
 
     Returns None (the normal import) for any other module, or when the

@@ -1,0 +1,75 @@
+"""A distillation checkpoint loaded into a plain model is an error.
+
+A checkpoint written while distilling holds the student under
+``architecture.`` and the teacher under ``teacher.``. mmengine loads
+checkpoints with ``strict=False`` (``load_checkpoint``, ``init_detector``,
+mmseg's ``init_model``, a config's ``load_from``): given to a plain detector
+or segmentor, every key is "unexpected", every weight "missing", a warning is
+printed and the model keeps its random weights. While mmakd is imported, that
+case raises :class:`DistillationCheckpointError`, which names the export tool.
+Any other mismatch keeps mmengine's behaviour.
+"""
+from typing import Any, Callable, Mapping
+
+from mmengine.model import is_model_wrapper
+from mmengine.runner import checkpoint as mmengine_checkpoint
+from torch import nn
+
+#: Where MMRazor's distillation algorithms keep the student and the teacher.
+DISTILL_PREFIXES = ('architecture.', 'teacher.')
+EXPORT_TOOL = 'tools/model_converters/export_student.py'
+
+
+class DistillationCheckpointError(RuntimeError):
+    """A distillation checkpoint was loaded into a model without a teacher."""
+
+
+def is_distillation_state(keys) -> bool:
+    """Whether any key is a student or teacher weight of a distiller."""
+    return any(k.startswith(DISTILL_PREFIXES) for k in keys)
+
+
+def check_not_distillation_checkpoint(model: nn.Module,
+                                      state_dict: Mapping[str, Any]) -> None:
+    """Raises if ``state_dict`` is a distillation model's and ``model`` is not.
+
+    Args:
+        model (nn.Module): The model being loaded (a wrapper is unwrapped).
+        state_dict (Mapping): The checkpoint's weights by key.
+
+    Raises:
+        DistillationCheckpointError: the checkpoint has ``architecture.`` or
+            ``teacher.`` keys and the model has none.
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    if not is_distillation_state(state_dict) or is_distillation_state(
+            model.state_dict()):
+        return
+    raise DistillationCheckpointError(
+        f'This checkpoint is a distillation model\'s (its '
+        f'{sum(k.startswith("architecture.") for k in state_dict)} student '
+        'weights are under "architecture." and the teacher under '
+        f'"teacher."), but {type(model).__name__} is a plain model: mmengine '
+        'would load none of its weights and keep random ones. Export the '
+        f'student first:\n  python {EXPORT_TOOL} CONFIG CHECKPOINT --out '
+        'DIR\nthen load the config and checkpoint it writes to DIR.')
+
+
+def _guarded(load_state_dict: Callable) -> Callable:
+
+    def load_state_dict_of_plain_models(module, state_dict, *args, **kwargs):
+        check_not_distillation_checkpoint(module, state_dict)
+        return load_state_dict(module, state_dict, *args, **kwargs)
+
+    load_state_dict_of_plain_models.__wrapped__ = load_state_dict
+    load_state_dict_of_plain_models.__doc__ = load_state_dict.__doc__
+    return load_state_dict_of_plain_models
+
+
+def guard_mmengine_load_state_dict() -> None:
+    """Wraps ``mmengine.runner.checkpoint.load_state_dict`` (once), which
+    every mmengine checkpoint loader calls."""
+    current = mmengine_checkpoint.load_state_dict
+    if not hasattr(current, '__wrapped__'):
+        mmengine_checkpoint.load_state_dict = _guarded(current)
