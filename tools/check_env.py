@@ -9,8 +9,11 @@ import importlib.metadata as metadata
 import sys
 from pathlib import Path
 
+# Checked before anything is imported: did the start-up hook run?
+STARTUP_HOOK_RAN = 'mmakd_compat' in sys.modules
+
 ROOT = Path(__file__).resolve().parents[1]
-# Imports that only succeed on a working install: compiled ops, patched mmrazor.
+# Imports that only succeed on a working install: compiled ops, fixed mmrazor.
 IMPORT_CHECKS = {
     'torch': ('torch', ),
     'mmcv': ('mmcv.ops', ),
@@ -58,6 +61,9 @@ def problems(only=None):
         where = Path(importlib.import_module('mmakd').__file__).parents[1]
         if where.resolve() != ROOT:
             found.append(f'mmakd: installed from {where}, not from {ROOT}')
+        elif not STARTUP_HOOK_RAN:
+            found.append('mmakd-import-hook.pth: not in site-packages '
+                         '(an install from before it existed)')
     return found
 
 

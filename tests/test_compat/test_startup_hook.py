@@ -1,0 +1,132 @@
+"""The installed start-up hook: cheap at start-up, acts only on import.
+
+``mmakd-import-hook.pth`` (in site-packages, written by ``pip install``)
+puts :class:`mmakd_compat.CompatFinder` on ``sys.meta_path`` in every
+interpreter; ``MMAKD_NO_IMPORT_HOOK=1`` switches it off. Each check runs in a
+fresh interpreter.
+"""
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import REPO_ROOT, run_python
+from mmengine.logging import HistoryBuffer, MessageHub
+
+from mmakd_compat import DISABLE_ENV
+
+STATE = ('import sys\n'
+         'heavy = [m for m in ("torch", "numpy", "mmengine", "mmrazor", '
+         '"mmakd") if m in sys.modules]\n'
+         'hook = [type(f).__name__ for f in sys.meta_path '
+         'if type(f).__name__ == "CompatFinder"]\n'
+         'print(heavy, hook)')
+
+
+def _out(code: str, *args: str, **env: str) -> str:
+    proc = run_python(code, *args, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip()
+
+
+def test_the_hook_is_installed_at_startup_without_heavy_imports():
+    assert _out(STATE) == "[] ['CompatFinder']"
+
+
+@pytest.mark.parametrize('value', ['1', 'true', 'yes'])
+def test_an_environment_variable_switches_it_off(value):
+    assert _out(STATE, **{DISABLE_ENV: value}) == '[] []'
+
+
+def test_off_values_keep_it_on():
+    assert _out(STATE, **{DISABLE_ENV: '0'}) == "[] ['CompatFinder']"
+
+
+@pytest.fixture
+def runner_checkpoint(tmp_path) -> Path:
+    """What a Runner checkpoint holds besides tensors."""
+    hub = MessageHub.get_instance('startup_hook_test')
+    hub.update_scalar('train/loss', 1.5)
+    hub.update_scalar('train/loss', 0.5)
+    path = tmp_path / 'iter_1.pth'
+    torch.save(
+        dict(
+            meta=dict(seed=np.int64(7), hist=np.arange(3)),
+            state_dict=dict(w=torch.ones(2)),
+            message_hub=hub.state_dict()), path)
+    return path
+
+
+LOAD = ('import sys, torch\n'
+        'ckpt = torch.load(sys.argv[1])\n'
+        'buf = ckpt["message_hub"]["log_scalars"]["train/loss"]\n'
+        'print(type(buf).__name__, buf.mean(), ckpt["meta"]["seed"],'
+        ' list(ckpt["meta"]["hist"]))')
+
+
+def test_torch_alone_loads_a_runner_checkpoint(runner_checkpoint):
+    """As MMRazor's convert_kd_ckpt_to_student.py does: only torch."""
+    assert _out(LOAD, str(runner_checkpoint)) == \
+        'HistoryBuffer 1.0 7 [np.int64(0), np.int64(1), np.int64(2)]'
+    proc = run_python(LOAD, str(runner_checkpoint), env={DISABLE_ENV: '1'})
+    assert proc.returncode != 0 and 'Weights only load failed' in proc.stderr
+
+
+def test_importing_torch_imports_nothing_of_mmengine():
+    code = ('import sys, torch\n'
+            'print([m for m in sys.modules if m.startswith(("mmengine", '
+            '"mmrazor", "mmakd."))])')
+    assert _out(code) == '[]'
+
+
+def test_the_allow_list_is_no_broader(tmp_path):
+    """Objects outside the list, and getattr on anything but HistoryBuffer's
+    statistics, are refused by torch alone."""
+    marker = tmp_path / 'executed'
+
+    class Evil:
+
+        def __reduce__(self):
+            return os.system, (f'touch {marker}', )
+
+    evil = tmp_path / 'evil.pth'
+    torch.save({'x': Evil()}, evil)
+    proc = run_python('import sys, torch; torch.load(sys.argv[1])', str(evil))
+    assert proc.returncode != 0 and 'system' in proc.stderr
+    assert not marker.exists()
+
+    class Getattr:
+
+        def __reduce__(self):
+            return getattr, (HistoryBuffer, 'update')
+
+    sneaky = tmp_path / 'sneaky.pth'
+    torch.save({'x': Getattr()}, sneaky)
+    proc = run_python('import sys, torch; torch.load(sys.argv[1])',
+                      str(sneaky))
+    assert proc.returncode != 0
+    assert "mmakd allows only HistoryBuffer's statistics" in proc.stderr
+
+
+def test_the_wheel_installs_and_records_the_hook(tmp_path):
+    subprocess.run([
+        sys.executable, '-m', 'pip', 'wheel', '--no-deps',
+        '--no-build-isolation', '-q', '-w',
+        str(tmp_path), REPO_ROOT
+    ],
+                   check=True,
+                   capture_output=True)
+    wheel, = tmp_path.glob('mmakd-*.whl')
+    with zipfile.ZipFile(wheel) as whl:
+        names = whl.namelist()
+        record = whl.read(next(n for n in names if n.endswith('RECORD')))
+        hook = whl.read('mmakd-import-hook.pth').decode()
+    assert 'mmakd-import-hook.pth' in names  # site-packages, for pip
+    assert b'mmakd-import-hook.pth' in record  # removed by pip uninstall
+    assert 'mmakd_compat/__init__.py' in names
+    assert hook == (Path(REPO_ROOT) / 'mmakd-import-hook.pth').read_text()
+    assert len(hook.strip().splitlines()) == 1
