@@ -3,27 +3,7 @@
 #
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
 #
-# Env: NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500).
-# CPU (no CUDA): GPUS is the number of processes and the config needs the
-# gloo backend (--cfg-options env_cfg.dist_cfg.backend=gloo).
-
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
-python -m torch.distributed.run \
-    --nnodes=$NNODES \
-    --node_rank=$NODE_RANK \
-    --master_addr=$MASTER_ADDR \
-    --nproc_per_node=$GPUS \
-    --master_port=$PORT \
-    $(dirname "$0")/test.py \
-    $CONFIG \
-    $CHECKPOINT \
-    --launcher pytorch \
-    ${@:4}
+# Env: NNODES, NODE_RANK, MASTER_ADDR, PORT (see dist_common.sh). Without
+# CUDA, GPUS is the number of CPU processes and the backend is gloo.
+source "$(dirname "$0")/dist_common.sh"
+torchrun_tool test.py "$3" "$1" "$2" "${@:4}"

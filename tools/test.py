@@ -20,6 +20,7 @@ import train  # noqa: E402  (this folder's train.py; imports mmakd first)
 
 from mmengine.config import Config  # noqa: E402
 from mmengine.evaluator import DumpResults  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import HOOKS  # noqa: E402
 
 
@@ -79,11 +80,24 @@ def evaluate(cfg: Config, out: Optional[str] = None) -> None:
     runner.test()
 
 
+def skip_teacher_ckpt(cfg: Config) -> None:
+    """A distillation checkpoint holds its teacher: ``teacher_ckpt`` is not
+    loaded (so it need not exist where the model is tested)."""
+    model = cfg.get('model') or {}
+    if model.get('teacher_ckpt'):
+        print_log(
+            f'model.teacher_ckpt ({model.teacher_ckpt}) is not loaded: the '
+            'teacher comes from the tested checkpoint',
+            logger='current')
+        model.teacher_ckpt = None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Evaluates a checkpoint on the config's test set."""
     args = parse_args(argv)
     cfg = train.load_config(args)
     cfg.load_from = args.checkpoint
+    skip_teacher_ckpt(cfg)
     if args.show_dir:
         enable_visualization(cfg, args.show_dir)
     train.run_then_close(lambda: evaluate(cfg, args.out))

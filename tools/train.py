@@ -15,6 +15,7 @@ to configs without ``custom_imports=dict(imports=['mmakd'])``.
 """
 import argparse
 import gc
+import logging
 import os
 import os.path as osp
 from datetime import timedelta
@@ -23,6 +24,7 @@ from typing import Callable, Optional, Sequence
 import mmakd  # noqa: F401  (compat fixes before any config is loaded)
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -69,17 +71,48 @@ def load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+#: Seconds a rank waits for its peers in a collective before the run stops
+#: (``env_cfg.dist_cfg.timeout``). torch's default is 30 minutes for gloo
+#: and 10 for nccl; a peer that hangs (stopped, deadlocked, swapping) then
+#: ends the run in bounded time instead. Long evaluations on one rank while
+#: the others wait (e.g. COCO on a huge test set) may need more.
+DEFAULT_DIST_TIMEOUT = 600
+
+
+def set_dist_defaults(cfg: Config) -> None:
+    """Fills ``env_cfg.dist_cfg`` for distributed runs.
+
+    ``timeout`` defaults to :data:`DEFAULT_DIST_TIMEOUT` seconds unless the
+    config sets one. On a machine without CUDA an ``nccl`` backend (the
+    OpenMMLab default) becomes ``gloo``, with a log line that says so.
+    """
+    if cfg.launcher == 'none':
+        return
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    dist_cfg.setdefault('timeout', DEFAULT_DIST_TIMEOUT)
+    if not torch.cuda.is_available() and dist_cfg.get('backend',
+                                                      'nccl') == 'nccl':
+        dist_cfg['backend'] = 'gloo'
+        print_log(
+            'No CUDA device: the distributed backend is gloo '
+            '(env_cfg.dist_cfg.backend=gloo) instead of nccl',
+            logger='current',
+            level=logging.WARNING)
+
+
 def setup_cpu_distributed(cfg: Config) -> None:
     """Lets ``--launcher pytorch`` run without CUDA (``gloo`` backend).
 
     mmengine 0.10.7 calls ``torch.cuda.set_device`` before it starts the
     process group, and wraps the model in DDP with ``device_ids=[LOCAL_RANK]``;
     both need CUDA. Without CUDA the process group is started here with
-    ``env_cfg.dist_cfg.backend`` (the Runner then skips its own start) and DDP
-    gets ``device_ids=None``. Nothing changes when CUDA is available.
+    ``env_cfg.dist_cfg`` (the Runner then skips its own start) and DDP gets
+    ``device_ids=None``. Nothing changes when CUDA is available.
 
     Raises:
-        RuntimeError: if the backend is ``nccl``, which needs CUDA.
+        RuntimeError: if the config asks for ``nccl`` explicitly after
+            :func:`set_dist_defaults` (which needs CUDA).
     """
     if (cfg.launcher != 'pytorch' or torch.cuda.is_available()
             or torch.distributed.is_initialized()):
@@ -104,6 +137,7 @@ def setup_cpu_distributed(cfg: Config) -> None:
 
 def build_runner(cfg: Config) -> Runner:
     """Builds the runner: ``RUNNERS.build`` if cfg has ``runner_type``."""
+    set_dist_defaults(cfg)
     setup_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)

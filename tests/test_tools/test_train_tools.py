@@ -12,11 +12,13 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import pytest
 import torch
@@ -115,6 +117,27 @@ def test_cpu_distributed_needs_gloo():
     cfg.launcher = 'none'
     train_py.setup_cpu_distributed(cfg)  # not distributed: nothing to do
     assert 'model_wrapper_cfg' not in cfg
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU machine')
+def test_dist_defaults_choose_gloo_and_a_timeout(monkeypatch):
+    logged = []
+    monkeypatch.setattr(train_py, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
+    cfg = toy_config(**{'env_cfg.dist_cfg': dict(backend='nccl')})
+    cfg.launcher = 'pytorch'
+    train_py.set_dist_defaults(cfg)
+    assert cfg.env_cfg.dist_cfg == dict(
+        backend='gloo', timeout=train_py.DEFAULT_DIST_TIMEOUT)
+    assert len(logged) == 1 and 'the distributed backend is gloo' in logged[0]
+    cfg = toy_config(**{'env_cfg.dist_cfg': dict(backend='gloo', timeout=9)})
+    cfg.launcher = 'pytorch'
+    train_py.set_dist_defaults(cfg)
+    assert cfg.env_cfg.dist_cfg == dict(backend='gloo', timeout=9)
+    cfg = toy_config(**{'env_cfg.dist_cfg': dict(backend='nccl')})
+    cfg.launcher = 'none'  # not distributed: nothing changes
+    train_py.set_dist_defaults(cfg)
+    assert cfg.env_cfg.dist_cfg == dict(backend='nccl')
 
 
 def test_test_out_must_be_a_pickle(monkeypatch, capsys):
@@ -240,6 +263,18 @@ def test_test_py_evaluates_the_checkpoint(trained, tmp_path):
     assert _accuracy(output) == pytest.approx(100.0 * correct / 64)
 
 
+def test_test_py_needs_no_teacher_ckpt(trained, tmp_path):
+    """The teacher's weights are in the tested checkpoint."""
+    output = _run([
+        sys.executable, 'tools/test.py', TOY_KD_CONFIG,
+        str(trained / 'iter_4.pth'), '--work-dir',
+        str(tmp_path), '--cfg-options',
+        f'model.teacher_ckpt={tmp_path / "absent.pth"}'
+    ])
+    assert 'is not loaded: the teacher comes from the tested' in output
+    _accuracy(output)
+
+
 def test_train_py_resume_without_path_continues_from_latest(trained, tmp_path):
     work_dir = tmp_path / 'resumed'
     shutil.copytree(trained, work_dir)
@@ -255,12 +290,16 @@ def test_train_py_resume_without_path_continues_from_latest(trained, tmp_path):
 
 
 def test_dist_train_sh_on_two_cpu_processes(tmp_path):
+    """With the config's backend nccl (OpenMMLab's default): no flag needed
+    on a machine without CUDA."""
     output = _run([
         'bash', 'tools/dist_train.sh', TOY_KD_CONFIG, '2', '--work-dir',
-        str(tmp_path)
+        str(tmp_path), '--cfg-options', 'env_cfg.dist_cfg.backend=nccl'
     ],
                   PORT=_free_port())
     assert 'Distributed training: True' in output
+    if not torch.cuda.is_available():
+        assert output.count('the distributed backend is gloo') == 2
     # 64 validation samples, batch 16: 4 batches, 2 on each of the 2 ranks.
     assert 'Iter(val) [2/2]' in output
     assert 'Iter(train) [4/4]' in output
@@ -281,3 +320,66 @@ def test_dist_test_sh_on_two_cpu_processes(trained, tmp_path):
     dumped = pickle.loads(preds_file.read_bytes())
     assert [d['pred_label']
             for d in dumped] == _student_predictions(trained / 'iter_4.pth')
+
+
+def _children(pid: int) -> List[int]:
+    with open(f'/proc/{pid}/task/{pid}/children') as f:
+        return [int(p) for p in f.read().split()]
+
+
+def _local_rank(pid: int) -> Optional[str]:
+    with open(f'/proc/{pid}/environ', 'rb') as f:
+        env = dict(
+            item.split(b'=', 1) for item in f.read().split(b'\0')
+            if b'=' in item)
+    return env.get(b'LOCAL_RANK', b'').decode() or None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not Path('/proc/self/task').is_dir(), reason='needs Linux /proc')
+def test_a_stopped_peer_ends_dist_train_sh_in_bounded_time(tmp_path):
+    """A rank stopped with SIGSTOP (alive, never answering) makes its peer's
+    next collective time out after ``env_cfg.dist_cfg.timeout``; torchrun
+    then ends the run. Without a timeout gloo would wait 30 minutes."""
+    timeout = 5
+    env = {
+        **os.environ, 'PYTHONPATH': TESTS_DATA,
+        'PORT': _free_port(),
+        'OMP_NUM_THREADS': '1'
+    }
+    env.pop('LOCAL_RANK', None)
+    log = open(tmp_path / 'log.txt', 'w')
+    proc = subprocess.Popen([
+        'bash', 'tools/dist_train.sh', TOY_KD_CONFIG, '2', '--work-dir',
+        str(tmp_path), '--cfg-options', 'train_cfg.max_iters=100000',
+        'train_cfg.val_interval=100000', 'default_hooks.checkpoint.interval='
+        '100000', f'env_cfg.dist_cfg.timeout={timeout}'
+    ],
+                            cwd=REPO_ROOT,
+                            env=env,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    stopped = None
+    try:
+        deadline = time.monotonic() + 120
+        while 'Iter(train) [' not in (tmp_path / 'log.txt').read_text():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+        workers = [
+            p for child in _children(proc.pid) for p in _children(child)
+        ]
+        stopped = next(p for p in workers if _local_rank(p) == '1')
+        os.kill(stopped, signal.SIGSTOP)
+        start = time.monotonic()
+        returncode = proc.wait(timeout=timeout + 90)
+        elapsed = time.monotonic() - start
+    finally:
+        if stopped is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    output = (tmp_path / 'log.txt').read_text()
+    assert returncode != 0, output[-3000:]
+    assert elapsed < timeout + 60, output[-3000:]
+    assert 'Timed out' in output or 'timed out' in output.lower()
