@@ -10,21 +10,18 @@ the teacher is an error that names the keys, unless
 """
 import pickle
 import shutil
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import build_model, toy_config
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import build_model, toy_config  # noqa: E402
-
-from mmakd.models import TeacherCheckpointMismatch  # noqa: E402
+from mmakd.models import TeacherCheckpointMismatch, TeacherCheckpointUnreadable
 
 TEACHER = dict(type='ToyNet', channels=16)
 
@@ -164,8 +161,10 @@ def test_objects_outside_the_allow_list_are_refused(teacher_ckpt, tmp_path):
     # mmengine's loader (load_from, resume, teacher_ckpt) keeps the default.
     with pytest.raises(pickle.UnpicklingError):
         _load_checkpoint(str(arbitrary), map_location='cpu')
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(TeacherCheckpointUnreadable,
+                       match='weights_only=True') as error:
         _distill(str(arbitrary))
+    assert isinstance(error.value.__cause__, pickle.UnpicklingError)
 
     getattr_abuse = tmp_path / 'getattr.pth'
     torch.save(dict(x=_GetattrAbuse()), getattr_abuse)
@@ -250,3 +249,24 @@ def test_missing_batchnorm_counters_are_not_a_mismatch(tmp_path):
     with pytest.raises(TeacherCheckpointMismatch,
                        match=r'missing in checkpoint: 1\.running_mean'):
         load_teacher_checkpoint(teacher, str(path))
+
+
+@pytest.mark.parametrize('content', [b'', b'not a checkpoint', b'PK\x03\x04'])
+def test_an_unreadable_teacher_ckpt_is_named(tmp_path, content):
+    path = tmp_path / 'teacher.pth'
+    path.write_bytes(content)
+    with pytest.raises(TeacherCheckpointUnreadable,
+                       match=f"teacher_ckpt='{path}' cannot be read"):
+        _distill(str(path))
+
+
+def test_a_teacher_ckpt_that_is_not_a_dict_is_named(tmp_path):
+    path = tmp_path / 'teacher.pth'
+    torch.save([torch.zeros(1)], path)
+    with pytest.raises(TeacherCheckpointUnreadable, match='holds a list'):
+        _distill(str(path))
+
+
+def test_a_missing_teacher_ckpt_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match='absent.pth'):
+        _distill(str(tmp_path / 'absent.pth'))

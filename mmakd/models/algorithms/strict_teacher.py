@@ -7,9 +7,10 @@ under their own names in MMRazor's registry with strict loading, so every
 existing recipe gets the check without a config change. ``teacher_ckpt_strict=
 False`` restores the partial load on purpose.
 """
+import pickle
 from typing import Any, Dict, List, Optional
 
-from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+from mmengine.runner import CheckpointLoader, load_state_dict
 from mmrazor.models.algorithms import FpnTeacherDistill as _FpnTeacherDistill
 from mmrazor.models.algorithms import \
     SingleTeacherDistill as _SingleTeacherDistill
@@ -21,8 +22,12 @@ class TeacherCheckpointMismatch(RuntimeError):
     """``teacher_ckpt`` does not fit the teacher model."""
 
 
+class TeacherCheckpointUnreadable(RuntimeError):
+    """``teacher_ckpt`` cannot be read (empty, truncated, not a checkpoint)."""
+
+
 def _mismatches(model: nn.Module, state_dict: Dict[str, Any]) -> List[str]:
-    """Describes every key that is missing, unexpected or of the wrong shape."""
+    """Describes each key that is missing, unexpected or of the wrong shape."""
     own = model.state_dict()
     # BatchNorm's counters are absent from older (e.g. Caffe-converted)
     # checkpoints and unused in eval; mmengine's loader ignores them too.
@@ -56,11 +61,32 @@ def load_teacher_checkpoint(teacher: nn.Module,
         dict: The loaded checkpoint.
 
     Raises:
+        TeacherCheckpointUnreadable: the file cannot be read as a checkpoint.
         TeacherCheckpointMismatch: when ``strict`` and the keys differ.
     """
-    checkpoint = _load_checkpoint(filename, map_location='cpu')
+    try:
+        checkpoint = CheckpointLoader.load_checkpoint(
+            filename, map_location='cpu')
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # EOFError, UnpicklingError, zip errors, ...
+        hint = ('it holds objects that torch.load(weights_only=True) '
+                'refuses' if isinstance(err, pickle.UnpicklingError) else
+                'is the file complete? An interrupted copy or download '
+                'leaves it empty or truncated')
+        raise TeacherCheckpointUnreadable(
+            f'teacher_ckpt={filename!r} cannot be read as a checkpoint '
+            f'({type(err).__name__}: {err}); {hint}') from err
+    if not isinstance(checkpoint, dict):
+        raise TeacherCheckpointUnreadable(
+            f'teacher_ckpt={filename!r} holds a {type(checkpoint).__name__}, '
+            'not a checkpoint dict (a state_dict, or a dict with one under '
+            '"state_dict")')
     state_dict = checkpoint.get('state_dict', checkpoint)
-    state_dict = {k.removeprefix('module.'): v for k, v in state_dict.items()}
+    state_dict = {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state_dict.items()
+    }
     problems = _mismatches(teacher, state_dict)
     if strict and problems:
         shown = '\n  '.join(problems[:30])
@@ -72,8 +98,11 @@ def load_teacher_checkpoint(teacher: nn.Module,
             'Check that `teacher` is the architecture the checkpoint was '
             'trained with. To load a partial teacher on purpose, set '
             '`teacher_ckpt_strict=False` in the algorithm config.')
-    # Shapes are already checked: mmengine's loader only has to copy.
-    _load_checkpoint_to_model(teacher, checkpoint, strict=False)
+    if strict:
+        # Checked above; only BatchNorm counters may be absent.
+        teacher.load_state_dict(state_dict, strict=False)
+    else:  # mmengine's loader skips mis-shaped keys, with a warning
+        load_state_dict(teacher, state_dict, strict=False)
     return checkpoint
 
 
