@@ -1,7 +1,13 @@
-"""The overhead benchmark gives every variant the base recipe's weights."""
+"""The overhead benchmark: every variant gets the base recipe's weights;
+ratios per round, and an impossible order is reported."""
+import argparse
+import json
+import os
 import os.path as osp
+import subprocess
 import sys
 
+import pytest
 import torch
 from helpers import REPO_ROOT
 
@@ -40,3 +46,73 @@ def test_loss_parameters_reach_the_wrapped_loss():
     wrapped = akd.distill_losses['loss_fgd'].base_loss
     for name, value in base.distill_losses['loss_fgd'].state_dict().items():
         assert torch.equal(wrapped.state_dict()[name], value), name
+
+
+def _rounds(times):
+    """Rounds of step times (ms) for the variants, in order."""
+    names = ['student alone', 'base KD', 'AKD (paper)']
+    return [{n: dict(step_ms=t) for n, t in zip(names, ts)} for ts in times]
+
+
+def test_ratios_are_per_round_with_their_median():
+    results = benchmark_avatars.summarise(
+        _rounds([(70, 100, 103), (80, 110, 110), (60, 90, 99)]))
+    akd = results['AKD (paper)']
+    assert akd['ratios'] == pytest.approx([1.03, 1.0, 1.1])
+    assert akd['ratio'] == pytest.approx(1.03)
+    assert akd['step_ms'] == 103
+    assert benchmark_avatars.order_problems(results) == []
+
+
+@pytest.mark.parametrize('times,problem', [
+    ([(120, 100, 105), (115, 100, 101)], 'student alone slower'),
+    ([(70, 100, 90), (70, 100, 95)], 'AKD (paper) faster'),
+])
+def test_an_impossible_order_is_reported(times, problem):
+    problems = benchmark_avatars.order_problems(
+        benchmark_avatars.summarise(_rounds(times)))
+    assert len(problems) == 1 and problems[0].startswith(problem)
+
+
+def test_one_round_reports_no_order_problem():
+    results = benchmark_avatars.summarise(_rounds([(120, 100, 90)]))
+    assert benchmark_avatars.order_problems(results) == []
+
+
+def test_seg_batch_fits_a_segmentor():
+    args = argparse.Namespace(size=[32, 48], batch_size=2)
+    batch = benchmark_avatars.seg_batch(args, num_classes=5)
+    assert [tuple(x.shape) for x in batch['inputs']] == [(3, 32, 48)] * 2
+    labels = batch['data_samples'][0].gt_sem_seg.data
+    assert labels.shape == (1, 32, 48) and int(labels.max()) < 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', [
+    'cwd_fpn_retina-r18w32_retina-r18w8_1500i_digit-scenes.py',
+    'cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_digit-scenes.py'
+])
+def test_the_benchmark_runs_on_det_and_seg_recipes(config, tmp_path):
+    out = tmp_path / 'bench.json'
+    proc = subprocess.run([
+        sys.executable, 'tools/analysis_tools/benchmark_avatars.py',
+        osp.join('configs', 'digit_scenes', config), '--size', '64', '64',
+        '--iters', '2', '--warmup', '1', '--rounds', '2', '--modes', 'paper',
+        'none', '--out',
+        str(out)
+    ],
+                          cwd=REPO_ROOT,
+                          env={**os.environ, 'OMP_NUM_THREADS': '1'},
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())['results']
+    assert list(results) == [
+        'student alone', 'base KD', 'AKD (paper)', 'AKD (none)'
+    ]
+    for row in results.values():
+        assert len(row['ratios']) == 2 and row['step_ms'] > 0
+    assert results['base KD']['ratios'] == [1.0, 1.0]
+    assert 'distill_ms' in results['AKD (none)']
+    assert '| AKD (paper) |' in proc.stdout

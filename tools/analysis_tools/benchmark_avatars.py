@@ -1,15 +1,26 @@
 """Measure what Avatars cost on top of a distillation recipe.
 
-Builds, from one recipe and with identical random weights, the student alone,
-the recipe's base KD and the same recipe with ``AvatarDistiller`` in each
-uncertainty mode; times full training steps (forward, backward, SGD update)
-interleaved over the variants, plus the distill-loss forward on its own.
+Builds, from one recipe (mmdet or mmseg) and with identical random weights,
+the student alone, the recipe's base KD and the same recipe with
+``AvatarDistiller`` in each uncertainty mode, each a model of its own; times
+full training steps (forward, backward, SGD update) interleaved over the
+variants, plus the distill-loss forward on its own. This is repeated for
+``--rounds`` rounds; each ratio to base KD is reported as the median over
+rounds with its range, so run-to-run noise is visible.
+
+On CPU, subnormal floats are flushed to zero unless ``--keep-denormals``:
+untrained random weights drift into subnormal values at a rate that depends
+on each model's own trajectory, and the CPU handles those up to 100x slower,
+which made a variant's time reflect its weights rather than its work (the
+student alone measured slower than base KD).
 
 Example (CPU, the default recipe, small inputs)::
 
     python tools/analysis_tools/benchmark_avatars.py
     python tools/analysis_tools/benchmark_avatars.py --device cuda \
         --size 800 1216 --iters 20 --amp
+    python tools/analysis_tools/benchmark_avatars.py mmrazor::distill/mmseg/\
+cwd/cwd_logits_pspnet_r101-d8_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py
 """
 import argparse
 import copy
@@ -34,12 +45,20 @@ DEFAULT_RECIPE = \
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?', default=DEFAULT_RECIPE,
-                        help='an MMRazor distillation recipe (mmdet model)')
+                        help='an MMRazor distillation recipe (mmdet or mmseg '
+                        'model), a path or pkg::path')
     parser.add_argument('--size', nargs=2, type=int, default=[320, 480],
                         metavar=('H', 'W'), help='input size')
     parser.add_argument('--batch-size', type=int, default=2)
-    parser.add_argument('--iters', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--iters', type=int, default=10,
+                        help='timed steps per variant and round')
+    parser.add_argument('--warmup', type=int, default=3,
+                        help='untimed steps per variant, first round only')
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='interleaved rounds; ratios are reported as '
+                        'the median over rounds with their range')
+    parser.add_argument('--keep-denormals', action='store_true',
+                        help='CPU: do not flush subnormal floats to zero')
     parser.add_argument('--num-avatars', type=int, default=1)
     parser.add_argument('--modes', nargs='+', default=['paper', 'official',
                                                        'none'])
@@ -73,7 +92,8 @@ def build_variants(cfg: Config, args) -> Dict[str, torch.nn.Module]:
     model_cfg = disable_downloads(resolve_cfg_paths(cfg.model))
     torch.manual_seed(0)
     base = MODELS.build(copy.deepcopy(model_cfg))
-    variants = {'student alone': base.student, 'base KD': base}
+    # Its own copy: sharing base KD's student would train it twice a round.
+    variants = {'student alone': copy.deepcopy(base.student), 'base KD': base}
     for mode in args.modes:
         akd_cfg = copy.deepcopy(model_cfg)
         akd_cfg.distiller.update(
@@ -90,13 +110,58 @@ def build_variants(cfg: Config, args) -> Dict[str, torch.nn.Module]:
     return variants
 
 
-def det_batch(args) -> dict:
+def is_segmentor(model: torch.nn.Module) -> bool:
+    """Whether ``model`` is an mmseg model (else an mmdet one)."""
+    return type(model).__module__.startswith('mmseg.')
+
+
+def det_batch(args, num_classes: int = 80) -> dict:
     """A generated detection batch (5 boxes an image), as a loader packs it."""
     from mmdet.testing import demo_mm_inputs
     shapes = [[3, *args.size]] * args.batch_size
     return demo_mm_inputs(
         args.batch_size, shapes, num_items=[5] * args.batch_size,
-        num_classes=80)
+        num_classes=num_classes)
+
+
+def det_num_classes(detector: torch.nn.Module) -> int:
+    """Number of classes of a one- or two-stage mmdet detector."""
+    head = getattr(detector, 'bbox_head', None) or getattr(
+        getattr(detector, 'roi_head', None), 'bbox_head', None)
+    if isinstance(head, torch.nn.ModuleList):  # cascade: one head a stage
+        head = head[-1]
+    return getattr(head, 'num_classes', 80)
+
+
+def seg_batch(args, num_classes: int) -> dict:
+    """A generated segmentation batch (random labels), as a loader packs it."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    gen = torch.Generator().manual_seed(0)
+    h, w = args.size
+    inputs, samples = [], []
+    for _ in range(args.batch_size):
+        inputs.append(
+            torch.randint(0, 256, (3, h, w), generator=gen,
+                          dtype=torch.uint8))
+        sample = SegDataSample(
+            metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                          pad_shape=(h, w)))
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(0, num_classes, (1, h, w), generator=gen))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def make_batch(variants: Dict[str, torch.nn.Module], args) -> dict:
+    """A batch that fits the recipe's student (mmdet or mmseg)."""
+    student = variants['student alone']
+    if not is_segmentor(student):
+        return det_batch(args, det_num_classes(student))
+    for model in variants.values():  # pad to the benchmark size, not 512x1024
+        if hasattr(model.data_preprocessor, 'size'):
+            model.data_preprocessor.size = tuple(args.size)
+    return seg_batch(args, student.decode_head.num_classes)
 
 
 def timed(fn: Callable, device: str) -> Callable:
@@ -135,10 +200,12 @@ def sync(device: str) -> None:
 
 def main() -> None:
     args = parse_args()
+    if args.device == 'cpu' and not args.keep_denormals:
+        torch.set_flush_denormal(True)
     cfg = load_config(args.config)
     init_default_scope('mmrazor')
     variants = build_variants(cfg, args)
-    packed = det_batch(args)
+    packed = make_batch(variants, args)
     optim = dict(
         type='AmpOptimWrapper' if args.amp else 'OptimWrapper',
         optimizer=dict(type='SGD', lr=1e-4, momentum=0.9))
@@ -152,38 +219,97 @@ def main() -> None:
             model.distiller.compute_distill_losses = timed(
                 model.distiller.compute_distill_losses, args.device)
             loss_times[name] = model.distiller.compute_distill_losses.times
-    for _ in range(args.warmup + args.iters):
-        for step in steps.values():  # interleaved: drift hits all alike
+    for _ in range(args.warmup):
+        for step in steps.values():
             step()
-    results = {}
-    for name, step in steps.items():
-        row = dict(step_ms=1e3 * statistics.median(step.times[args.warmup:]))
-        if name in loss_times:
-            row['distill_ms'] = 1e3 * statistics.median(
-                loss_times[name][args.warmup:])
-        if args.device.startswith('cuda'):
-            row['step_mem_gib'] = step_memory(step)
-        results[name] = row
+    rounds = []
+    for _ in range(args.rounds):
+        for times in [s.times for s in steps.values()] + list(
+                loss_times.values()):
+            times.clear()
+        for _ in range(args.iters):
+            for step in steps.values():  # interleaved: drift hits all alike
+                step()
+        rounds.append({
+            name: dict(
+                step_ms=1e3 * statistics.median(step.times),
+                **({
+                    'distill_ms': 1e3 * statistics.median(loss_times[name])
+                } if name in loss_times else {}))
+            for name, step in steps.items()
+        })
+    results = summarise(rounds)
+    if args.device.startswith('cuda'):
+        for name, step in steps.items():
+            results[name]['step_mem_gib'] = step_memory(step)
     report(results, args)
+
+
+def summarise(rounds: List[Dict[str, dict]]) -> Dict[str, dict]:
+    """Per variant: median step and distill times over the rounds, and each
+    round's step ratio to base KD (``ratios``) with their median."""
+    results = {}
+    for name in rounds[0]:
+        ratios = [r[name]['step_ms'] / r['base KD']['step_ms'] for r in rounds]
+        row = dict(
+            step_ms=statistics.median(r[name]['step_ms'] for r in rounds),
+            ratio=statistics.median(ratios),
+            ratios=ratios)
+        if 'distill_ms' in rounds[0][name]:
+            row['distill_ms'] = statistics.median(r[name]['distill_ms']
+                                                  for r in rounds)
+        results[name] = row
+    return results
+
+
+def order_problems(results: Dict[str, dict]) -> List[str]:
+    """Where ``student alone <= base KD <= AKD`` fails beyond the rounds'
+    spread (a sign that something other than the work is being timed)."""
+    base = results['base KD']['ratios']
+    problems = []
+    if len(base) < 2:  # one round gives no spread to judge by
+        return problems
+    for name, row in results.items():
+        if name == 'student alone' and min(row['ratios']) > max(base):
+            problems.append(f'{name} slower than base KD in every round')
+        if name.startswith('AKD') and max(row['ratios']) < min(base):
+            problems.append(f'{name} faster than base KD in every round')
+    return problems
 
 
 def report(results: Dict[str, dict], args) -> None:
     device = torch.cuda.get_device_name() if args.device.startswith('cuda') \
         else f'CPU ({torch.get_num_threads()} threads)'
-    print(f'\n{args.config}\n{device}, batch {args.batch_size}, '
-          f'{args.size[0]}x{args.size[1]}, {args.num_avatars} Avatar(s), '
-          f"{'fp16 autocast' if args.amp else 'fp32'}, median of "
-          f'{args.iters} steps after {args.warmup} warm-up\n')
+    denormals = '' if not args.device == 'cpu' else (
+        ', subnormals kept' if args.keep_denormals else
+        ', subnormals flushed')
+    print(f'\n{args.config}\n{device}, torch {torch.__version__}, batch '
+          f'{args.batch_size}, {args.size[0]}x{args.size[1]}, '
+          f'{args.num_avatars} Avatar(s), '
+          f"{'fp16 autocast' if args.amp else 'fp32'}{denormals}; "
+          f'{args.rounds} interleaved rounds of {args.iters} steps after '
+          f'{args.warmup} warm-up; times: median over rounds of each '
+          "round's median; ratio: median [min, max] over rounds\n")
     base = results['base KD']
     mem = 'step_mem_gib' in base
     print('| variant | train step (ms) | vs base KD | distill losses fwd '
-          '(ms) |' + (' step memory (GiB) |' if mem else '') +
-          '\n|---|---|---|---|' + ('---|' if mem else ''))
+          '(ms) | distill vs base |' +
+          (' step memory (GiB) | memory vs base |' if mem else '') +
+          '\n|---|---|---|---|---|' + ('---|---|' if mem else ''))
     for name, row in results.items():
         distill = f"{row['distill_ms']:.1f}" if 'distill_ms' in row else '—'
-        print(f"| {name} | {row['step_ms']:.1f} | "
-              f"x{row['step_ms'] / base['step_ms']:.3f} | {distill} |" +
-              (f" {row['step_mem_gib']:.2f} |" if mem else ''))
+        distill_ratio = f"x{row['distill_ms'] / base['distill_ms']:.2f}" \
+            if 'distill_ms' in row else '—'
+        ratio = f"x{row['ratio']:.3f} [{min(row['ratios']):.3f}, " \
+            f"{max(row['ratios']):.3f}]"
+        print(f"| {name} | {row['step_ms']:.1f} | {ratio} | {distill} | "
+              f'{distill_ratio} |' +
+              (f" {row['step_mem_gib']:.2f} | "
+               f"x{row['step_mem_gib'] / base['step_mem_gib']:.3f} |"
+               if mem else ''))
+    for problem in order_problems(results):
+        print(f'WARNING: {problem}: the timings are not measuring the work '
+              'alone (load from other processes? subnormals?)')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(config=args.config, device=device,
