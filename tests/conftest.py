@@ -30,3 +30,15 @@ def mmrazor_default_scope():
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmrazor'):
         yield
+
+
+@pytest.fixture(scope='session')
+def teacher_ckpt(tmp_path_factory):
+    """A Runner checkpoint of the toy teacher (2 iterations, iter_2.pth)."""
+    from helpers import toy_teacher_runner_cfg
+    from mmengine.runner import Runner
+    work_dir = tmp_path_factory.mktemp('teacher')
+    Runner.from_cfg(toy_teacher_runner_cfg(work_dir)).train()
+    path = work_dir / 'iter_2.pth'
+    assert path.is_file()
+    return path

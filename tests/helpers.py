@@ -275,3 +275,47 @@ def run_python(code: str,
                           capture_output=True,
                           text=True,
                           timeout=timeout)
+
+
+# ------------------------------------------- toy teacher checkpoints (Runner)
+
+#: The toy teacher of ``tests/data/toy_kd.py``.
+TOY_TEACHER = dict(type='ToyNet', channels=16)
+
+
+def toy_teacher_runner_cfg(work_dir: str, **overrides: Any) -> Config:
+    """A Runner config that trains :data:`TOY_TEACHER` alone in ``work_dir``
+    (2 iterations, a checkpoint every 2)."""
+    import uuid
+    cfg = toy_config(**{'train_cfg.max_iters': 2, **overrides})
+    cfg.model = dict(TOY_TEACHER)
+    cfg.work_dir = str(work_dir)
+    cfg.experiment_name = uuid.uuid4().hex  # Runner globals are per name
+    cfg.log_level = 'WARNING'
+    return cfg
+
+
+def build_toy_distill(teacher_ckpt: Optional[str],
+                      teacher: Optional[Dict] = None,
+                      **kwargs: Any) -> nn.Module:
+    """The toy SingleTeacherDistill with ``teacher_ckpt`` (init_weights run).
+
+    Args:
+        teacher_ckpt: Path of the teacher checkpoint, or None.
+        teacher: Teacher model config. Defaults to :data:`TOY_TEACHER`.
+        **kwargs: Further algorithm arguments (``type``,
+            ``teacher_ckpt_strict``, ...).
+    """
+    cfg = toy_config()
+    cfg.model.update(
+        teacher=teacher or TOY_TEACHER, teacher_ckpt=teacher_ckpt, **kwargs)
+    return build_model(cfg)
+
+
+def assert_weights(module: nn.Module,
+                   state_dict: Dict[str, torch.Tensor],
+                   keys: Optional[Sequence[str]] = None) -> None:
+    """Every (or each listed) weight of ``module`` equals ``state_dict``'s."""
+    own = module.state_dict()
+    for key in keys or own:
+        assert torch.equal(own[key], state_dict[key]), key
