@@ -6,6 +6,7 @@ interpreter; ``MMAKD_NO_IMPORT_HOOK=1`` switches it off. Each check runs in a
 fresh interpreter.
 """
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -113,10 +114,17 @@ def test_the_allow_list_is_no_broader(tmp_path):
 
 
 def test_the_wheel_installs_and_records_the_hook(tmp_path):
+    # Built from a copy: setuptools leaves build/ where it builds.
+    src = tmp_path / 'src'
+    shutil.copytree(
+        REPO_ROOT,
+        src,
+        ignore=shutil.ignore_patterns('.git', 'tests', 'work_dirs', 'data',
+                                      'build', '*.egg-info', '__pycache__'))
     subprocess.run([
         sys.executable, '-m', 'pip', 'wheel', '--no-deps',
         '--no-build-isolation', '-q', '-w',
-        str(tmp_path), REPO_ROOT
+        str(tmp_path), str(src)
     ],
                    check=True,
                    capture_output=True)
