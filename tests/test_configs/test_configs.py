@@ -4,9 +4,11 @@ For each config (all of ``configs/`` but ``_base_/`` and ``digit_scenes/``,
 which have their own tests): the config loads, its model builds with every
 checkpoint and download disabled, and one training step on a small generated
 batch gives finite losses, gradients in the student and none in the teacher.
-Each AKD config (``akd-<baseline>.py``) is checked to be its baseline plus the
-distiller's type and AKD options, nothing else. The metafiles, model-index.yml
-and the teachers' checkpoint URLs are checked against the configs and against
+Each AKD config (``akd-<baseline>.py``) is checked to be its baseline with the
+distiller's type swapped (plus AKD options that depart from the defaults, none
+of which is restated), and its distiller, built, to have the baseline's losses
+wrapped with the release's Avatar settings. The metafiles, model-index.yml and
+the teachers' checkpoint URLs are checked against the configs and against
 mmdet's and mmseg's own model-zoo metafiles.
 
 The heavy models (ResNeXt-101 and Cascade teachers, PSPNet R101-d8) are marked
@@ -16,29 +18,30 @@ as AKD.
 """
 import ast
 import functools
+import inspect
 import math
-import socket
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
 import torch
 import yaml
+from helpers import (build_model, det_batch, grad_report, load_recipe,
+                     seg_batch, train_step)
 from mmengine.config import Config
+from mmrazor.models.distillers import ConfigurableDistiller
+from mmrazor.registry import MODELS
+from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import (build_model, det_batch, grad_report,  # noqa: E402
-                     load_recipe, seg_batch, train_step)
-
-from mmakd.models import AvatarDistiller, UncertaintyAwareKDLoss  # noqa: E402
+from mmakd.models import (AvatarDistiller, AvatarGenerator,
+                          UncertaintyAwareKDLoss)
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
 SKIPPED_DIRS = ('_base_', 'digit_scenes')
 METHODS = ('cwd', 'fgd', 'mgd', 'pkd')
 
-# The recipes the project promises (issue 4); each has an ``akd-`` child.
+# The recipes the project promises; each has an ``akd-`` child.
 EXPECTED_BASELINES = {
     'cwd/cwd_fpn_retina-x101_retina-r50_2x_coco.py',
     'cwd/cwd_fpn_retina-r101_retina-r50_2x_coco.py',
@@ -72,8 +75,13 @@ KEPT_IN_DEFAULT_RUN = {
 # What an AKD child may change in its baseline's distiller.
 AKD_OPTIONS = ('type', 'avatar_generator', 'uncertainty', 'uncertainty_eps',
                'exclude_losses', 'log_stats')
+# The AKD release's Avatars (Gumpest/AvatarKD) and the paper's factor: what
+# every AKD child builds, through AvatarDistiller's defaults.
 RELEASE_AVATARS = dict(
     num_avatars=1, perturbation=dict(type='ElementDropout', p=0.1))
+RELEASE_UNCERTAINTY = 'paper'
+# Any attempt to open a connection fails the test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures('no_network')
 
 
 def _all_configs() -> List[Path]:
@@ -104,17 +112,6 @@ def _param(path: Path):
 def _pairs() -> List[Tuple[Path, Path]]:
     return [(p.with_name(p.name[len('akd-'):]), p) for p in _all_configs()
             if p.name.startswith('akd-')]
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any attempt to open a connection fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f'network access attempted: {args}')
-
-    monkeypatch.setattr(socket.socket, 'connect', refuse)
-    monkeypatch.setattr(socket, 'create_connection', refuse)
 
 
 @pytest.fixture(autouse=True)
@@ -214,20 +211,50 @@ def _diff(a: Any, b: Any, path: str = '') -> List[str]:
     return [] if a == b else [path]
 
 
-@pytest.mark.parametrize(
-    'baseline,akd', [pytest.param(b, a, id=_rel(a)) for b, a in _pairs()])
+def _defaults(cls) -> Dict[str, Any]:
+    return {
+        name: p.default
+        for name, p in inspect.signature(cls).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def _restated_defaults(options: Dict[str, Any]) -> List[str]:
+    """The AKD options of a distiller config that repeat a default."""
+    restated = []
+    distiller_defaults = _defaults(AvatarDistiller)
+    generator_defaults = _defaults(AvatarGenerator)
+    for key, value in options.items():
+        if key == 'avatar_generator' and isinstance(value, dict):
+            restated += [
+                f'avatar_generator.{k}' for k, v in value.items()
+                if k in generator_defaults and generator_defaults[k] == v
+            ]
+        elif key in distiller_defaults:
+            default = distiller_defaults[key]
+            if isinstance(default, tuple):
+                default, value = list(default), list(value)
+            if default == value:
+                restated.append(key)
+    return restated
+
+
+def _akd_pairs():
+    return [pytest.param(b, a, id=_rel(a)) for b, a in _pairs()]
+
+
+@pytest.mark.parametrize('baseline,akd', _akd_pairs())
 def test_akd_child_is_its_baseline_plus_avatars(baseline, akd):
-    # The child file itself: `_base_` (its baseline), `custom_imports` and
-    # `model`, nothing else.
+    # The child file itself: `_base_` (its baseline) and `model`, nothing
+    # else; `custom_imports` comes with the baseline.
     tree = ast.parse(akd.read_text())
     names = [t.id for node in tree.body if isinstance(node, ast.Assign)
              for t in node.targets]
-    assert sorted(names) == ['_base_', 'custom_imports', 'model'], names
+    assert sorted(names) == ['_base_', 'model'], names
 
     base_cfg = Config.fromfile(str(baseline)).to_dict()
     akd_cfg = Config.fromfile(str(akd)).to_dict()
-    allowed = {'custom_imports'} | {f'model.distiller.{k}'
-                                    for k in AKD_OPTIONS}
+    allowed = {f'model.distiller.{k}' for k in AKD_OPTIONS}
     differences = _diff(base_cfg, akd_cfg)
     unexpected = [
         d for d in differences
@@ -239,8 +266,50 @@ def test_akd_child_is_its_baseline_plus_avatars(baseline, akd):
     assert base_cfg['model']['distiller']['type'] == 'ConfigurableDistiller'
     distiller = akd_cfg['model']['distiller']
     assert distiller['type'] == 'AvatarDistiller'
-    assert distiller['avatar_generator'] == RELEASE_AVATARS
+    options = {k: distiller[k] for k in AKD_OPTIONS
+               if k != 'type' and k in distiller}
+    assert not _restated_defaults(options), \
+        f'{akd.name} restates AvatarDistiller defaults: ' \
+        f'{_restated_defaults(options)}'
     assert 'mmakd' in akd_cfg['custom_imports']['imports']
+
+
+def _build_distiller(path: Path) -> nn.Module:
+    """The distiller of a recipe, built alone (no student, teacher or
+    checkpoint): what the Runner builds from ``model.distiller``."""
+    cfg = Config.fromfile(str(path))
+    return MODELS.build(cfg.model.distiller)
+
+
+@pytest.mark.parametrize('baseline,akd', _akd_pairs())
+def test_akd_child_builds_the_release_avatars(baseline, akd):
+    """The built AKD distiller: the baseline's losses, each reading the
+    teacher through Avatars with the release's settings (1 Avatar,
+    element-wise dropout p = 0.1, the paper's uncertainty factor)."""
+    base = _build_distiller(baseline)
+    distiller = _build_distiller(akd)
+    assert type(base) is ConfigurableDistiller
+    assert type(distiller) is AvatarDistiller
+
+    generator = distiller.avatar_generator
+    assert generator.num_avatars == RELEASE_AVATARS['num_avatars']
+    release = RELEASE_AVATARS['perturbation']
+    assert [(type(p).__name__, p.p) for p in generator.perturbations] == \
+        [(release['type'], release['p'])]
+
+    # Same losses, recorders and connectors as the baseline; every loss
+    # reads the teacher, so every one is wrapped.
+    assert list(distiller.distill_losses) == list(base.distill_losses)
+    for name, loss in distiller.distill_losses.items():
+        assert isinstance(loss, UncertaintyAwareKDLoss), name
+        assert type(loss.base_loss) is type(base.distill_losses[name]), name
+        assert loss.uncertainty == RELEASE_UNCERTAINTY, name
+    for attr in ('student_recorders', 'teacher_recorders'):
+        assert set(getattr(distiller, attr).recorders) == \
+            set(getattr(base, attr).recorders), attr
+    for attr in ('connectors', 'loss_forward_mappings'):
+        assert set(getattr(distiller, attr)) == set(getattr(base, attr)), \
+            attr
 
 
 # ------------------------------------------- teachers, metafiles, model index
