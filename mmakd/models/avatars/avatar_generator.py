@@ -1,4 +1,5 @@
 """AvatarGenerator: N perturbed Avatars of a recorded teacher feature."""
+import inspect
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -9,6 +10,40 @@ from .perturbations import PERTURBATIONS
 
 Feature = Union[torch.Tensor, Sequence[torch.Tensor]]
 PerturbationCfg = Union[Dict, Sequence[Dict]]
+
+#: The generator that ``avatar_generator=None`` (or a dict without ``type``)
+#: starts from.
+DEFAULT_GENERATOR = dict(type='AvatarGenerator')
+
+
+def generator_cfg(owner: str, cfg: Optional[Dict]) -> Dict:
+    """The full config of an Avatar generator given as ``avatar_generator``.
+
+    ``AvatarDistiller`` and ``UncertaintyAwareKDLoss`` accept the same forms:
+    None (the default generator), a dict without ``type`` (updates the
+    default's arguments, e.g. ``dict(num_avatars=2)``) or a dict with
+    ``type``.
+
+    Args:
+        owner (str): Who takes the config (named in the error).
+        cfg (dict, optional): The ``avatar_generator`` value received.
+
+    Returns:
+        dict: A config with a ``type``, ready for ``MODELS.build``.
+
+    Raises:
+        TypeError: ``cfg`` is neither None nor a dict.
+    """
+    if cfg is None:
+        return dict(DEFAULT_GENERATOR)
+    if not isinstance(cfg, dict):
+        raise TypeError(
+            f'{owner}: `avatar_generator` must be None or a dict (with or '
+            "without 'type', e.g. dict(num_avatars=2)), but got "
+            f'{cfg!r} ({type(cfg).__name__})')
+    full = dict(DEFAULT_GENERATOR)
+    full.update(cfg)
+    return full
 
 
 @MODELS.register_module()
@@ -50,8 +85,15 @@ class AvatarGenerator(BaseModule):
             raise ValueError('AvatarGenerator: `num_avatars` must be an int '
                              f'>= 1, but got {num_avatars!r}')
         self.num_avatars = num_avatars
-        cfgs = [perturbation] if isinstance(perturbation, dict) \
-            else list(perturbation)
+        if isinstance(perturbation, dict):
+            cfgs = [perturbation]
+        elif isinstance(perturbation, (list, tuple)):
+            cfgs = list(perturbation)
+        else:
+            raise TypeError(
+                'AvatarGenerator: `perturbation` must be a dict or a list of '
+                "dicts, e.g. dict(type='ElementDropout', p=0.1), but got "
+                f'{perturbation!r} ({type(perturbation).__name__})')
         if not cfgs:
             raise ValueError(
                 'AvatarGenerator: `perturbation` is an empty list; give at '
@@ -73,13 +115,27 @@ class AvatarGenerator(BaseModule):
             raise KeyError(
                 f'AvatarGenerator: unknown `perturbation` type {name!r}; '
                 f'expected one of {sorted(PERTURBATIONS.module_dict)}')
+        try:
+            inspect.signature(perturbation_cls).bind(**args)
+        except TypeError as err:
+            raise TypeError(
+                f'AvatarGenerator: `perturbation` {cfg!r}: {err}; '
+                f'{name} takes {inspect.signature(perturbation_cls)}') \
+                from None
         return perturbation_cls(**args)
+
+    @property
+    def needs_spatial(self) -> bool:
+        """Whether a perturbation needs ``(B, C, H, ...)`` features."""
+        return any(
+            getattr(p, 'needs_spatial', False) for p in self.perturbations)
 
     def generate(self, teacher: torch.Tensor) -> torch.Tensor:
         """Avatars of one tensor: ``(B, ...)`` -> ``(N, B, ...)``."""
         if not isinstance(teacher, torch.Tensor):
-            raise TypeError('AvatarGenerator expects a tensor or a sequence of '
-                            f'tensors, but got {type(teacher).__name__}')
+            raise TypeError('AvatarGenerator expects a tensor or a sequence '
+                            'of tensors, but got '
+                            f'{type(teacher).__name__}')
         # expand() is a view: the perturbations below allocate the N Avatars.
         avatars = teacher.detach().unsqueeze(0).expand(
             self.num_avatars, *teacher.shape)

@@ -1,14 +1,23 @@
 """AvatarDistiller: MMRazor's ConfigurableDistiller with Avatars."""
-from typing import Dict, Iterable, Optional, Tuple
+import math
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 import torch
+from mmengine.logging import MessageHub, print_log
 from mmrazor.models.distillers import ConfigurableDistiller
+from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
 from mmrazor.registry import MODELS
+from torch import nn
 
+from ..avatars.avatar_generator import generator_cfg
 from ..losses.uncertainty_aware_kd_loss import (KNOWN_KEY_PAIRS,
                                                 UncertaintyAwareKDLoss,
-                                                check_uncertainty,
-                                                is_wrapper_cfg)
+                                                check_eps, check_uncertainty)
+
+#: Iterations checked for NaN/inf on every device before the interval rules.
+FIRST_CHECKED_ITERS = 10
+#: A checked distill loss this many times its first checked value is logged.
+LOSS_GROWTH_WARNING = 100.0
 
 
 @MODELS.register_module()
@@ -40,47 +49,119 @@ class AvatarDistiller(ConfigurableDistiller):
             ``akd_sigma_<i>.<name>`` per level of a multi-level record. Keys
             without "loss" are logged, not added to the total loss. Defaults
             to True.
+        check_finite_interval (int): The inputs of every wrapped loss and
+            the loss are checked for NaN/inf, and the loss for growth by
+            orders of magnitude, at the first 10 training iterations and
+            every ``check_finite_interval`` iterations after; on the CPU at
+            every iteration. A check reads one value from the device (one
+            host-device sync), so on a GPU most iterations are not checked.
+            0 checks only the first 10. Defaults to 50.
         **kwargs: Everything ``ConfigurableDistiller`` accepts.
+
+    Note:
+        Arguments are checked in two rounds: first
+        ``ConfigurableDistiller.__init__`` runs on exactly the arguments it
+        would get on its own (so a malformed ``loss_forward_mappings`` gets
+        its ``TypeError`` / ``AssertionError``), then this class checks its
+        own and wraps the built losses.
+
+    Note:
+        The Avatars draw from torch's global random generator. Its state
+        (CPU, and CUDA's current device when CUDA is in use) is saved with
+        this module's ``state_dict`` (``distiller._extra_state`` in a
+        checkpoint) and put back when a checkpoint is loaded, so
+        ``--resume`` continues the random stream where the checkpoint left
+        it; mmengine itself only re-seeds. Loading an AKD checkpoint with
+        ``load_from`` restores it too.
     """
 
     def __init__(self,
                  avatar_generator: Optional[Dict] = None,
                  uncertainty: str = 'paper',
                  uncertainty_eps: float = 1e-2,
-                 exclude_losses: Iterable[str] = (),
+                 exclude_losses: Union[str, Iterable[str], None] = (),
                  log_stats: bool = True,
+                 check_finite_interval: int = 50,
                  distill_losses: Optional[Dict[str, Dict]] = None,
                  loss_forward_mappings: Optional[Dict[str, Dict]] = None,
                  **kwargs) -> None:
+        # ConfigurableDistiller's checks first, on its own inputs.
+        super().__init__(
+            distill_losses=distill_losses,
+            loss_forward_mappings=loss_forward_mappings,
+            **kwargs)
         check_uncertainty('AvatarDistiller', uncertainty)
-        exclude_losses = set(exclude_losses)
-        unknown = exclude_losses - set(distill_losses or {})
+        eps = check_eps('AvatarDistiller', 'uncertainty_eps', uncertainty_eps)
+        exclude = _loss_names(exclude_losses)
+        unknown = exclude - set(self.distill_losses)
         if unknown:
             raise KeyError(f'AvatarDistiller: `exclude_losses` names '
                            f'{sorted(unknown)}, which are not in '
-                           f'`distill_losses` ({sorted(distill_losses or {})})')
-        generator_cfg = dict(type='AvatarGenerator')
-        generator_cfg.update(avatar_generator or {})
-        wrap_options = dict(
-            uncertainty=uncertainty,
-            eps=uncertainty_eps,
-            avatar_generator=generator_cfg)
-        # Explicit wrappers that bring a generator of their own keep it.
-        own_generators = {
-            name
-            for name, cfg in (distill_losses or {}).items()
-            if is_wrapper_cfg(cfg) and 'avatar_generator' in cfg
-        }
-        super().__init__(
-            distill_losses=self._wrap_losses(distill_losses or {},
-                                             loss_forward_mappings or {},
-                                             exclude_losses, wrap_options),
-            loss_forward_mappings=loss_forward_mappings,
-            **kwargs)
-        self.avatar_generator = MODELS.build(generator_cfg)
+                           f'`distill_losses` ({sorted(self.distill_losses)})')
+        gen_cfg = generator_cfg('AvatarDistiller', avatar_generator)
+        if not isinstance(log_stats, bool):
+            raise TypeError('AvatarDistiller: `log_stats` must be True or '
+                            f'False, but got {log_stats!r}')
+        if isinstance(check_finite_interval, bool) or not isinstance(
+                check_finite_interval, int) or check_finite_interval < 0:
+            raise ValueError('AvatarDistiller: `check_finite_interval` must '
+                             'be an int >= 0, but got '
+                             f'{check_finite_interval!r}')
+        self.avatar_generator = MODELS.build(gen_cfg)
         self.log_stats = log_stats
-        self._own_generators = own_generators
+        self.check_finite_interval = check_finite_interval
+        self._own_generators = self._wrap_losses(
+            distill_losses or {}, exclude,
+            dict(uncertainty=uncertainty, eps=eps, avatar_generator=gen_cfg))
         self._check_teacher_connectors()
+        # Finite-check state: calls without a runner, first loss values.
+        self._calls = 0
+        self._last_clean: Optional[int] = None
+        self._first_loss: Dict[str, Tuple[int, float]] = {}
+        self._warned: Set[str] = set()
+
+    def _wrap_losses(self, cfgs: Dict[str, Any], exclude: Set[str],
+                     options: Dict[str, Any]) -> Set[str]:
+        """Wraps each built teacher-reading loss in the distill losses.
+
+        Explicit wrappers get the distiller's ``uncertainty`` and ``eps``
+        where their config does not set them.
+
+        Args:
+            cfgs (dict): ``distill_losses`` as given.
+            exclude (set[str]): Names to leave as they are.
+            options (dict): ``uncertainty``, ``eps`` and the generator config.
+
+        Returns:
+            set[str]: Explicit wrappers that bring a generator of their own.
+        """
+        own_generators = set()
+        for name, loss in list(self.distill_losses.items()):
+            cfg = cfgs.get(name, {})
+            if isinstance(loss, UncertaintyAwareKDLoss):
+                loss.set_options(
+                    uncertainty=None
+                    if 'uncertainty' in cfg else options['uncertainty'],
+                    eps=None if 'eps' in cfg else options['eps'])
+                if cfg.get('avatar_generator') is not None:
+                    own_generators.add(name)
+                continue
+            mapping = self.loss_forward_mappings.get(name, {})
+            teacher_keys = [
+                key for key, record in mapping.items()
+                if isinstance(record, dict)
+                and record.get('from_student') is False
+            ]
+            if name in exclude or not teacher_keys:
+                continue
+            student_key, teacher_key = self._keys_of(name, teacher_keys,
+                                                     mapping)
+            self.distill_losses[name] = UncertaintyAwareKDLoss(
+                base_loss=loss,
+                student_key=student_key,
+                teacher_key=teacher_key,
+                **options)
+        return own_generators
 
     def _check_teacher_connectors(self) -> None:
         """Rejects a trainable connector on a record that becomes Avatars.
@@ -91,8 +172,10 @@ class AvatarDistiller(ConfigurableDistiller):
         for name, loss in self.distill_losses.items():
             if not isinstance(loss, UncertaintyAwareKDLoss):
                 continue
-            record = self.loss_forward_mappings[name][loss.teacher_key]
-            connector = record.get('connector')
+            record = self.loss_forward_mappings.get(name,
+                                                    {}).get(loss.teacher_key)
+            connector = record.get('connector') if isinstance(
+                record, dict) else None
             if connector is None:
                 continue
             if any(p.requires_grad
@@ -104,32 +187,6 @@ class AvatarDistiller(ConfigurableDistiller):
                     'the detached teacher, so the connector would get no '
                     'gradient. Put the connector on the student side, or '
                     f"list {name!r} in `exclude_losses`")
-
-    @classmethod
-    def _wrap_losses(cls, losses: Dict[str, Dict], mappings: Dict[str, Dict],
-                     exclude: set, options: Dict) -> Dict[str, Dict]:
-        """Configs of ``losses`` with each teacher-reading loss wrapped."""
-        wrapped = {}
-        for name, cfg in losses.items():
-            teacher_keys = [
-                key for key, record in mappings.get(name, {}).items()
-                if isinstance(record, dict)
-                and record.get('from_student') is False
-            ]
-            if name in exclude or not teacher_keys:
-                wrapped[name] = cfg
-            elif is_wrapper_cfg(cfg):
-                wrapped[name] = {**options, **cfg}
-            else:
-                student_key, teacher_key = cls._keys_of(
-                    name, teacher_keys, mappings[name])
-                wrapped[name] = dict(
-                    type='UncertaintyAwareKDLoss',
-                    base_loss=cfg,
-                    student_key=student_key,
-                    teacher_key=teacher_key,
-                    **options)
-        return wrapped
 
     @staticmethod
     def _keys_of(name: str, teacher_keys: list,
@@ -157,9 +214,111 @@ class AvatarDistiller(ConfigurableDistiller):
                 "dict(type='UncertaintyAwareKDLoss', student_key=..., ...)")
         return candidates[0], teacher_key
 
+    def prepare_from_teacher(self, model: nn.Module) -> None:
+        """Initialises the teacher recorders; checks what the Avatars need.
+
+        A spatial perturbation (``SpatialMask``) on a record that is known
+        to have no spatial dimensions (the output of an ``nn.Flatten``) is
+        an error here, at build time; other records are checked at the
+        first step.
+        """
+        super().prepare_from_teacher(model)
+        modules = dict(model.named_modules())
+        for name, loss, record in self._wrapped():
+            generator = self._generator_of(name, loss)
+            if not generator.needs_spatial or record.get('connector'):
+                continue
+            recorder = self.teacher_recorders.get_recorder(record['recorder'])
+            module = modules.get(recorder.source) if isinstance(
+                recorder, ModuleOutputsRecorder) else None
+            if isinstance(module, nn.Flatten) and module.start_dim == 1 \
+                    and module.end_dim == -1:
+                raise ValueError(
+                    f'AvatarDistiller: loss {name!r} makes Avatars of the '
+                    f'teacher record {record["recorder"]!r}, the output of '
+                    f'{recorder.source!r} ({type(module).__name__}): '
+                    '(B, C) features without spatial dimensions, but '
+                    f'`avatar_generator` has {generator.perturbations}, '
+                    'which masks spatial positions; use ElementDropout, '
+                    'ChannelDropout or GaussianNoise for this loss')
+
+    def get_extra_state(self) -> Dict[str, torch.Tensor]:
+        """torch's random state, which the Avatars draw from.
+
+        Saved with the state dict, so that a checkpoint carries it: mmengine
+        0.10's checkpoints hold the seed, not the generator's state, and a
+        resumed run would otherwise draw other Avatars than the
+        uninterrupted run.
+
+        Returns:
+            dict: ``'torch'`` (CPU generator) and, where CUDA is in use,
+            ``'cuda'`` (the current device's generator), uint8 tensors.
+        """
+        state = {'torch': torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state['cuda'] = torch.cuda.get_rng_state()
+        return state
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restores the random state of :meth:`get_extra_state`.
+
+        A CUDA state is restored only where CUDA is available (a checkpoint
+        written on a GPU resumes on the CPU with the CPU state alone).
+
+        Args:
+            state (dict): What :meth:`get_extra_state` returned.
+        """
+        if not isinstance(state, dict) or not isinstance(
+                state.get('torch'), torch.Tensor):
+            raise TypeError(
+                'AvatarDistiller: the checkpoint entry '
+                "`distiller._extra_state` must be a dict with a 'torch' "
+                'random state tensor (as AvatarDistiller saves it), but got '
+                f'{type(state).__name__}')
+        torch.set_rng_state(state['torch'].cpu())
+        if state.get('cuda') is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state['cuda'].cpu())
+
+    def _load_from_state_dict(self, state_dict: Dict, prefix: str, *args,
+                              **kwargs) -> None:
+        """As ``nn.Module``'s, but the random state may be missing.
+
+        A base-KD checkpoint, or one written before the random state was
+        saved, loads (also with ``strict=True``) and restores no random
+        state.
+        """
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        missing_keys = args[2] if len(args) > 2 else kwargs['missing_keys']
+        key = prefix + '_extra_state'
+        if key in missing_keys:
+            missing_keys.remove(key)
+
+    def _wrapped(self) -> List[Tuple[str, UncertaintyAwareKDLoss, Dict]]:
+        """(name, wrapper, teacher record) of each computed wrapped loss."""
+        return [(name, loss, self.loss_forward_mappings[name][
+            loss.teacher_key]) for name, loss in self.distill_losses.items()
+                if isinstance(loss, UncertaintyAwareKDLoss)
+                and loss.teacher_key in self.loss_forward_mappings.get(
+                    name, {})]
+
+    def _generator_of(self, name: str, loss: UncertaintyAwareKDLoss):
+        """The generator that makes loss ``name``'s Avatars."""
+        return loss.avatar_generator if name in self._own_generators \
+            else self.avatar_generator
+
     def compute_distill_losses(self) -> Dict[str, torch.Tensor]:
-        """Computes every distill loss, wrapped ones on shared Avatars."""
+        """Computes every distill loss, wrapped ones on shared Avatars.
+
+        Raises:
+            FloatingPointError: On a checked iteration (see
+                ``check_finite_interval``), an input of a wrapped loss, or
+                the loss itself, has NaN or inf values.
+            ValueError: A spatial perturbation meets a record without
+                spatial dimensions.
+        """
+        iteration = self._iteration()
         losses, avatar_cache = {}, {}
+        checked: List[Tuple[str, str, Dict, torch.Tensor]] = []
         for loss_name, forward_mappings in self.loss_forward_mappings.items():
             forward_kwargs = {
                 key: self.get_record(**record)
@@ -169,22 +328,167 @@ class AvatarDistiller(ConfigurableDistiller):
             if not isinstance(loss_module, UncertaintyAwareKDLoss):
                 losses[loss_name] = loss_module(**forward_kwargs)
                 continue
-            generator = loss_module.avatar_generator \
-                if loss_name in self._own_generators else self.avatar_generator
+            generator = self._generator_of(loss_name, loss_module)
             record = forward_mappings[loss_module.teacher_key]
+            teacher = forward_kwargs[loss_module.teacher_key]
             cache_key = (id(generator), tuple(sorted(record.items())))
             if cache_key not in avatar_cache:
-                avatar_cache[cache_key] = generator(
-                    forward_kwargs[loss_module.teacher_key])
+                _check_spatial(generator, loss_name, record, teacher)
+                avatar_cache[cache_key] = generator(teacher)
             loss, stats = loss_module.forward_avatars(
                 forward_kwargs, avatar_cache[cache_key], self.log_stats)
             losses[loss_name] = loss
             losses.update(_stat_items(loss_name, stats))
+            checked.extend((loss_name, key, forward_mappings[key], value)
+                           for key, value in forward_kwargs.items()
+                           if key in (loss_module.student_key,
+                                      loss_module.teacher_key))
+        if checked and self._is_checked(iteration, losses, checked):
+            self._check_finite(iteration, losses, checked)
         return losses
+
+    def _iteration(self) -> int:
+        """The runner's current iteration, else the calls so far."""
+        self._calls += 1
+        info = MessageHub.get_current_instance().get_info('iter') \
+            if self.training else None
+        return info if isinstance(info, int) else self._calls - 1
+
+    def _is_checked(self, iteration: int, losses: Dict[str, torch.Tensor],
+                    checked: List) -> bool:
+        """Whether this iteration reads the finite check from the device."""
+        on_cpu = all(value.device.type == 'cpu'
+                     for *_, value in checked
+                     if isinstance(value, torch.Tensor))
+        return should_check(iteration, self.check_finite_interval, on_cpu)
+
+    def _check_finite(self, iteration: int, losses: Dict[str, torch.Tensor],
+                      checked: List) -> None:
+        """Raises on NaN/inf in ``checked`` or the wrapped losses; warns on
+        growth. One read from the device for all of them."""
+        entries, flags = [], []
+        for loss_name, key, record, value in checked:
+            for level, tensor in enumerate(_tensors(value)):
+                entries.append((loss_name, key, record, level))
+                flags.append(torch.isfinite(tensor.detach()).all())
+        names = sorted({name for name, *_ in checked})
+        values = torch.stack(
+            [losses[name].detach().float().reshape(()) for name in names] +
+            [(~flag).float() for flag in flags])
+        read = values.tolist()  # the one host-device sync
+        loss_values, bad = read[:len(names)], read[len(names):]
+        last = '' if self._last_clean is None else \
+            f' (last checked clean at iteration {self._last_clean})'
+        for (loss_name, key, record, level), is_bad in zip(entries, bad):
+            if is_bad:
+                side = 'student' if record.get('from_student') else 'teacher'
+                where = f', level {level}' if level else ''
+                raise FloatingPointError(
+                    f'AvatarDistiller: the {side} record '
+                    f'{record.get("recorder")!r}{where} (argument `{key}` '
+                    f'of loss {loss_name!r}) has NaN or inf values at '
+                    f'iteration {iteration}{last}; the loss and the '
+                    'gradients would be NaN. Check the learning rate, the '
+                    'loss weights and the teacher checkpoint')
+        for name, value in zip(names, loss_values):
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f'AvatarDistiller: loss {name!r} is {value} at '
+                    f'iteration {iteration}{last} although its inputs are '
+                    'finite; check its loss weight and, with '
+                    "uncertainty='paper', the logged akd_sigma (the loss "
+                    'scales like 1/sigma^2 for a quadratic base loss)')
+            self._warn_growth(name, iteration, value, losses)
+        self._last_clean = iteration
+
+    def _warn_growth(self, name: str, iteration: int, value: float,
+                     losses: Dict[str, torch.Tensor]) -> None:
+        """Logs once per loss when it grew by orders of magnitude."""
+        first = self._first_loss.setdefault(name, (iteration, abs(value)))
+        if name in self._warned or first[1] == 0 or \
+                abs(value) < LOSS_GROWTH_WARNING * first[1]:
+            return
+        self._warned.add(name)
+        sigma = losses.get(_stat_items(name, {'sigma': None}).popitem()[0])
+        hint = '' if sigma is None else \
+            f' (mean sigma now {float(sigma):.3g})'
+        print_log(
+            f'AvatarDistiller: distill loss {name!r} grew from '
+            f'{first[1]:.4g} at iteration {first[0]} to {value:.4g} at '
+            f'iteration {iteration}. With uncertainty='
+            f"{self.distill_losses[name].uncertainty!r}"
+            f'{hint}, student and Avatars are divided by sigma, which '
+            'scales a quadratic base loss by about 1/sigma^2 as the '
+            'Avatar spread shrinks; consider a lower loss weight or '
+            "learning rate, or uncertainty='none'",
+            logger='current',
+            level=30)
+
+
+def should_check(iteration: int, interval: int, on_cpu: bool) -> bool:
+    """Whether ``AvatarDistiller`` checks for NaN/inf at ``iteration``.
+
+    Every iteration on the CPU (nothing to synchronise); on an accelerator
+    the first :data:`FIRST_CHECKED_ITERS` iterations and every
+    ``interval``-th after (none after them when ``interval`` is 0), so that
+    most iterations add no host-device sync.
+
+    Args:
+        iteration (int): 0-based training iteration.
+        interval (int): ``check_finite_interval``.
+        on_cpu (bool): Whether the checked tensors are on the CPU.
+
+    Returns:
+        bool: True to check.
+    """
+    if on_cpu or iteration < FIRST_CHECKED_ITERS:
+        return True
+    return interval > 0 and (iteration + 1) % interval == 0
+
+
+def _check_spatial(generator: nn.Module, loss_name: str, record: Dict,
+                   teacher: Any) -> None:
+    """A named error where a spatial perturbation meets a flat record."""
+    if not generator.needs_spatial:
+        return
+    for tensor in _tensors(teacher):
+        if tensor.dim() < 3:
+            raise ValueError(
+                f'AvatarDistiller: loss {loss_name!r} makes Avatars of the '
+                f'teacher record {record.get("recorder")!r} of shape '
+                f'{tuple(tensor.shape)}, which has no spatial dimensions, '
+                f'but `avatar_generator` has {generator.perturbations}, '
+                'which masks spatial positions (B, C, H, W, ...); use '
+                'ElementDropout, ChannelDropout or GaussianNoise for this '
+                'loss')
+
+
+def _tensors(value: Any) -> List[torch.Tensor]:
+    """The tensors of a record: itself, or the levels of a tuple/list."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [v for v in value if isinstance(v, torch.Tensor)]
+    return []
+
+
+def _loss_names(exclude_losses: Union[str, Iterable[str], None]) -> Set[str]:
+    """``exclude_losses`` as a set of names: a str is one name."""
+    if exclude_losses is None:
+        return set()
+    if isinstance(exclude_losses, str):
+        return {exclude_losses}
+    if isinstance(exclude_losses, (list, tuple, set, frozenset)) and all(
+            isinstance(name, str) for name in exclude_losses):
+        return set(exclude_losses)
+    raise TypeError(
+        'AvatarDistiller: `exclude_losses` must be a loss name, a list of '
+        f'loss names or None, but got {exclude_losses!r}')
 
 
 def _stat_items(loss_name: str,
                 stats: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Log keys for ``stats``: free of 'loss', so mmengine does not sum them."""
+    """Log keys for ``stats``: free of 'loss', so mmengine does not sum
+    them."""
     tag = loss_name.replace('loss_', '').replace('loss', '') or 'distill'
     return {f'akd_{stat}.{tag}': value for stat, value in stats.items()}

@@ -2,7 +2,8 @@
 
 Both map a student feature ``S`` and Avatars ``A`` (stacked, ``(N, B, ...)``)
 to the pair that the base distillation loss compares. Statistics run in
-float32 and carry no gradient into the teacher.
+float32 whatever the feature dtype (fp16/bf16 under autocast) and carry no
+gradient into the teacher.
 """
 import torch
 
@@ -39,7 +40,8 @@ def paper_sigma(sq_diff: torch.Tensor, eps: float) -> torch.Tensor:
         eps (float): Relative floor of ``sigma^2``.
 
     Returns:
-        Tensor: sigma of shape ``(1, ...)``, broadcastable to ``S`` and ``A_i``.
+        Tensor: sigma of shape ``(1, ...)``, broadcastable to ``S`` and
+        ``A_i``.
     """
     sigma2 = sq_diff.mean(dim=0, keepdim=True)
     level_mean = sigma2.mean()
@@ -48,12 +50,33 @@ def paper_sigma(sq_diff: torch.Tensor, eps: float) -> torch.Tensor:
                        torch.ones_like(sigma2))
 
 
+def values_per_channel(shape: torch.Size, batch_dim: int = 0) -> int:
+    """How many values :func:`standardise` averages per channel of ``shape``.
+
+    Args:
+        shape (torch.Size): ``(B, C, ...)``, or ``(N, B, C, ...)`` with
+            ``batch_dim=1``.
+        batch_dim (int): Index of the batch dimension. Defaults to 0.
+
+    Returns:
+        int: ``B`` times the number of spatial positions.
+    """
+    count = 1
+    for dim, size in enumerate(shape):
+        if dim >= batch_dim and dim != batch_dim + 1:
+            count *= size
+    return count
+
+
 def standardise(x: torch.Tensor, batch_dim: int = 0) -> torch.Tensor:
     """Per-channel standardisation with the tensor's own batch statistics.
 
     What a parameter-free ``BatchNorm`` in training mode does: the released
     code's "uncertainty weights". Channels sit right after ``batch_dim``; any
     number of channels and levels is fine (the release hard-coded 2048).
+    Mean, variance and result are float32 whatever the input dtype: in fp16
+    the variance of features of magnitude 1e3 overflows (their squares pass
+    65504) and would standardise everything to 0.
 
     Args:
         x (Tensor): ``(B, C, ...)``, or ``(N, B, C, ...)`` with
@@ -61,8 +84,23 @@ def standardise(x: torch.Tensor, batch_dim: int = 0) -> torch.Tensor:
         batch_dim (int): Index of the batch dimension. Defaults to 0.
 
     Returns:
-        Tensor: Standardised ``x``, same shape.
+        Tensor: Standardised ``x``, same shape, float32 (or float64 for a
+        float64 input).
+
+    Raises:
+        ValueError: A channel has a single value (e.g. ``(1, C)`` logits),
+            whose standardisation is 0 whatever the input, as
+            ``BatchNorm`` refuses in training mode.
     """
+    if x.dim() < batch_dim + 2 or values_per_channel(x.shape,
+                                                     batch_dim) < 2:
+        raise ValueError(
+            'standardise: expected more than 1 value per channel (batch '
+            'size times spatial positions) to standardise with batch '
+            f'statistics, but got a tensor of shape {tuple(x.shape)}; its '
+            'standardisation would be 0 everywhere')
+    if x.dtype != torch.float64:
+        x = x.float()
     dims = tuple(d for d in range(batch_dim, x.dim()) if d != batch_dim + 1)
     var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
     return (x - mean) * torch.rsqrt(var + BN_EPS)

@@ -8,8 +8,10 @@ from mmengine.model import BaseModule
 from mmrazor.registry import MODELS
 from torch import nn
 
-from ..avatars.avatar_generator import Feature
-from .uncertainty import avatar_sq_diff, paper_sigma, rms, standardise
+from ..avatars.avatar_generator import Feature, generator_cfg
+from ..avatars.perturbations import check_real
+from .uncertainty import (avatar_sq_diff, paper_sigma, rms, standardise,
+                          values_per_channel)
 
 # (student, teacher) argument names of the losses in MMRazor and mmakd.
 KNOWN_KEY_PAIRS = (('preds_S', 'preds_T'), ('s_feature', 't_feature'),
@@ -20,9 +22,32 @@ UNCERTAINTY_MODES = ('paper', 'official', 'none')
 
 def check_uncertainty(owner: str, uncertainty: str) -> None:
     """Raises ValueError, naming ``owner``, unless ``uncertainty`` is known."""
-    if uncertainty not in UNCERTAINTY_MODES:
+    if not isinstance(uncertainty, str) or \
+            uncertainty not in UNCERTAINTY_MODES:
         raise ValueError(f'{owner}: `uncertainty` must be one of '
                          f'{UNCERTAINTY_MODES}, but got {uncertainty!r}')
+
+
+def check_eps(owner: str, key: str, eps: float) -> float:
+    """``eps`` as a float if it is a finite number > 0, else a named error.
+
+    ``'paper'`` divides by ``sigma``, which is 0 where the teacher is 0
+    across the batch: a floor of 0 divides by 0, an infinite one makes every
+    loss 0.
+
+    Args:
+        owner (str): Who takes the value (named in the error).
+        key (str): Its config key (named in the error), bare or quoted.
+        eps (float): The value received.
+
+    Returns:
+        float: ``eps``.
+    """
+    eps = check_real(owner, key, eps, '> 0')
+    if not eps > 0:
+        key = key if '`' in key else f'`{key}`'
+        raise ValueError(f'{owner}: {key} must be > 0, but got {eps}')
+    return eps
 
 
 def is_wrapper_cfg(cfg: Dict) -> bool:
@@ -84,11 +109,19 @@ class UncertaintyAwareKDLoss(BaseModule):
             (``preds_S``, ``s_feature``, ...) when None.
         teacher_key (str, optional): Argument that takes the teacher, which
             becomes the Avatars. Inferred like ``student_key`` when None.
-        avatar_generator (dict): Config of the :class:`AvatarGenerator` used
-            when this loss is called directly. Defaults to
-            ``dict(type='AvatarGenerator')``.
-        eps (float): Relative floor of ``sigma^2`` for ``'paper'``.
-            Defaults to 1e-2.
+        avatar_generator (dict, optional): Config of the
+            :class:`AvatarGenerator` used when this loss is called directly;
+            None or a dict without ``type`` starts from the default (one
+            Avatar, element dropout 0.1), as in ``AvatarDistiller``.
+            Defaults to None.
+        eps (float): Relative floor of ``sigma^2`` for ``'paper'``; a finite
+            number > 0. Defaults to 1e-2.
+
+    Note:
+        Statistics, the scaled student and Avatars, and so the base loss's
+        inputs, are float32 when the features are fp16 or bf16 (autocast):
+        ``S / sigma`` or a batch variance of features of magnitude 1e3
+        overflows fp16. Float32 features are used as they are.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -99,23 +132,38 @@ class UncertaintyAwareKDLoss(BaseModule):
                  uncertainty: str = 'paper',
                  student_key: Optional[str] = None,
                  teacher_key: Optional[str] = None,
-                 avatar_generator: Dict = dict(type='AvatarGenerator'),
+                 avatar_generator: Optional[Dict] = None,
                  eps: float = 1e-2,
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg)
-        check_uncertainty('UncertaintyAwareKDLoss', uncertainty)
-        if not eps > 0:
-            # sigma is 0 where the teacher is 0 across the batch: S / 0.
-            raise ValueError('UncertaintyAwareKDLoss: `eps` (the distiller\'s '
-                             '`uncertainty_eps`) must be > 0, but got '
-                             f'{eps}')
-        self.uncertainty = uncertainty
-        self.eps = eps
+        self.set_options(uncertainty=uncertainty, eps=eps)
         self.base_loss = self._build_base_loss(base_loss)
         self.base_signature = inspect.signature(self.base_loss.forward)
         self.student_key, self.teacher_key = self._resolve_keys(
             student_key, teacher_key)
-        self.avatar_generator = MODELS.build(avatar_generator)
+        self.avatar_generator = MODELS.build(
+            generator_cfg('UncertaintyAwareKDLoss', avatar_generator))
+
+    def set_options(self,
+                    uncertainty: Optional[str] = None,
+                    eps: Optional[float] = None) -> None:
+        """Checks and sets the uncertainty mode and ``eps`` (None: unchanged).
+
+        ``AvatarDistiller`` gives its own options to an explicit wrapper that
+        does not set them.
+
+        Args:
+            uncertainty (str, optional): ``'paper'``, ``'official'`` or
+                ``'none'``.
+            eps (float, optional): Relative floor of ``sigma^2``; > 0.
+        """
+        if uncertainty is not None:
+            check_uncertainty('UncertaintyAwareKDLoss', uncertainty)
+            self.uncertainty = uncertainty
+        if eps is not None:
+            self.eps = check_eps('UncertaintyAwareKDLoss',
+                                 "`eps` (the distiller's `uncertainty_eps`)",
+                                 eps)
 
     @staticmethod
     def _build_base_loss(cfg: Union[Dict, nn.Module]) -> nn.Module:
@@ -219,10 +267,35 @@ class UncertaintyAwareKDLoss(BaseModule):
                 student, [s for s, _ in scaled])
             inputs.arguments[self.teacher_key] = _like(
                 teacher, [a[i] for _, a in scaled])
-            loss = loss + self.base_loss(*inputs.args, **inputs.kwargs)
-        inputs.arguments[self.student_key] = student
-        inputs.arguments[self.teacher_key] = teacher
+            try:
+                loss = loss + self.base_loss(*inputs.args, **inputs.kwargs)
+            except (RuntimeError, AssertionError, ValueError,
+                    IndexError) as err:
+                mismatch = self._shape_mismatch(s_levels, t_levels)
+                if mismatch is None:
+                    raise
+                raise ValueError(
+                    f'{self._name()} with uncertainty={self.uncertainty!r} '
+                    f'failed on inputs whose shapes differ: {mismatch}. '
+                    f'The base loss raised {type(err).__name__}: {err}. Map '
+                    'the student through a connector to the teacher\'s '
+                    'shape') from err
+            finally:
+                inputs.arguments[self.student_key] = student
+                inputs.arguments[self.teacher_key] = teacher
         return loss / num_avatars, stats
+
+    def _shape_mismatch(self, s_levels: List[torch.Tensor],
+                        t_levels: List[torch.Tensor]) -> Optional[str]:
+        """The student and teacher shapes where they differ, else None."""
+        parts = []
+        for level, (s, t) in enumerate(zip(s_levels, t_levels)):
+            if s.shape != t.shape:
+                where = f' (level {level})' if len(t_levels) > 1 else ''
+                parts.append(f'`{self.student_key}`{where} has shape '
+                             f'{tuple(s.shape)} and `{self.teacher_key}`'
+                             f'{where} {tuple(t.shape)}')
+        return '; '.join(parts) or None
 
     def _scale_level(self, student: torch.Tensor, teacher: torch.Tensor,
                      avatars: torch.Tensor, stats: Dict[str, torch.Tensor],
@@ -242,8 +315,22 @@ class UncertaintyAwareKDLoss(BaseModule):
         if with_stats:
             stats[f'spread{suffix}'] = rms(sq_diff)
         if self.uncertainty == 'none':
-            return student, avatars
+            return _upcast(student), _upcast(avatars)
         if self.uncertainty == 'official':
+            for name, x, batch_dim in ((self.student_key, student, 0),
+                                       ('Avatars', avatars, 1)):
+                if x.dim() < batch_dim + 2 or values_per_channel(
+                        x.shape, batch_dim) < 2:
+                    raise ValueError(
+                        f"{self._name()}: uncertainty='official' "
+                        'standardises each channel with its batch '
+                        'statistics (a BatchNorm in training mode), which '
+                        'needs more than 1 value per channel, but '
+                        f'`{name}` has shape {tuple(x.shape)}'
+                        f'{" (N, B, C, ...)" if batch_dim else ""}: its '
+                        'standardisation would be 0, and so would the loss '
+                        "and its gradient. Use 'paper' or 'none' for this "
+                        'loss, or a batch of more than one sample')
             return standardise(student), standardise(avatars, batch_dim=1)
         if student.shape != teacher.shape:
             raise ValueError(
@@ -273,6 +360,11 @@ def _as_levels(x: Feature, name: str) -> List[torch.Tensor]:
                         'or a tuple/list of tensors, but got '
                         f'{type(x).__name__}')
     return levels
+
+
+def _upcast(x: torch.Tensor) -> torch.Tensor:
+    """fp16 and bf16 to float32 (what 'paper' and 'official' give too)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def _like(template: Feature, levels: List[torch.Tensor]) -> Feature:
