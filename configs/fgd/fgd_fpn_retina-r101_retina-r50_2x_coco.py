@@ -12,11 +12,13 @@
 #   35, 2x schedule (24 epochs, steps 16 and 22), 8 GPUs x 2 images.
 # The FGD README gives no number for this teacher.
 #
-# The ground truth that FGD's masks need is the student's own: the
-# `data_samples` argument of the student's forward, recorded by `gt`.
-_base_ = 'mmdet::retinanet/retinanet_r50_fpn_2x_coco.py'
-
-custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)
+# The FGD distiller (losses, recorders, the ground truth FGD's masks need),
+# `custom_imports` and `find_unused_parameters` are in
+# ../_base_/distillers/fgd_fpn.py, shared with the Faster R-CNN recipe.
+_base_ = [
+    'mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
+    '../_base_/distillers/fgd_fpn.py'
+]
 
 # mmdet model zoo `retinanet_r101_fpn_2x_coco`, box AP 38.9 (the
 # checkpoint of the FGD config).
@@ -28,23 +30,6 @@ student.neck.init_cfg = dict(
 student.bbox_head.init_cfg = dict(
     type='Pretrained', prefix='bbox_head.', checkpoint=teacher_ckpt)
 
-fgd = dict(
-    type='FGDLoss',
-    in_channels=256,
-    temp=0.5,
-    alpha_fgd=0.001,
-    beta_fgd=0.0005,
-    gamma_fgd=0.0005,
-    lambda_fgd=0.000005)
-
-# One FGD loss per level: the student's and the teacher's output of
-# `neck.fpn_convs.<i>.conv`, plus the batch's ground truth.
-fpn_levels = [0, 1, 2, 3, 4]
-fpn_recorders = {
-    f'fpn{i}': dict(type='ModuleOutputs', source=f'neck.fpn_convs.{i}.conv')
-    for i in fpn_levels
-}
-
 model = dict(
     _scope_='mmrazor',
     _delete_=True,
@@ -54,28 +39,7 @@ model = dict(
         cfg_path='mmdet::retinanet/retinanet_r101_fpn_2x_coco.py',
         pretrained=False),
     teacher_ckpt=teacher_ckpt,
-    distiller=dict(
-        type='ConfigurableDistiller',
-        student_recorders=dict(
-            **fpn_recorders,
-            # forward(inputs, data_samples, mode): data_idx 1 is the ground
-            # truth of the batch (any mmdet detector).
-            gt=dict(
-                type='MethodInputs',
-                source='mmdet.models.detectors.BaseDetector.forward')),
-        teacher_recorders=fpn_recorders,
-        distill_losses={f'loss_fgd_fpn{i}': fgd
-                        for i in fpn_levels},
-        loss_forward_mappings={
-            f'loss_fgd_fpn{i}': dict(
-                preds_S=dict(from_student=True, recorder=f'fpn{i}'),
-                preds_T=dict(from_student=False, recorder=f'fpn{i}'),
-                data_samples=dict(
-                    from_student=True, recorder='gt', data_idx=1))
-            for i in fpn_levels
-        }))
-
-find_unused_parameters = True
+    distiller=_base_.fgd_fpn_distillers.retinanet)
 
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 
