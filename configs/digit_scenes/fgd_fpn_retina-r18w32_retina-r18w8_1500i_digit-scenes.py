@@ -5,7 +5,6 @@
 # lambda 5e-6). FGD reads the ground truth from the student's own
 # `loss(batch_inputs, batch_data_samples)` call.
 _base_ = './cwd_fpn_retina-r18w32_retina-r18w8_1500i_digit-scenes.py'
-custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)
 
 _levels = range(3)
 model = dict(

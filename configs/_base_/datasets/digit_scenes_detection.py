@@ -27,6 +27,12 @@ test_pipeline = [
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                    'scale_factor'))
 ]
+# What the train and val datasets share; each adds its split and pipeline.
+_dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    metainfo=metainfo,
+    backend_args=backend_args)
 train_dataloader = dict(
     batch_size=16,
     num_workers=0,
@@ -34,14 +40,11 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
+        **_dataset,
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='images/train/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=0),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+        pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=32,
     num_workers=0,
@@ -49,14 +52,12 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
+        **_dataset,
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='images/val/'),
         test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+        pipeline=test_pipeline))
+del _dataset
 test_dataloader = val_dataloader
 
 val_evaluator = dict(

@@ -21,18 +21,21 @@ train_pipeline = [
 ]
 # Scenes are already 64x64: nothing to augment or resize at test time.
 test_pipeline = train_pipeline
+# What the train and val datasets share; each adds its folders and pipeline.
+_dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    metainfo=metainfo,
+    img_suffix='.png',
+    seg_map_suffix='.png',
+    reduce_zero_label=False)
 train_dataloader = dict(
     batch_size=16,
     num_workers=0,
     persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        img_suffix='.png',
-        seg_map_suffix='.png',
-        reduce_zero_label=False,
+        **_dataset,
         data_prefix=dict(
             img_path='images/train', seg_map_path='seg_maps/train'),
         pipeline=train_pipeline))
@@ -42,14 +45,10 @@ val_dataloader = dict(
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        img_suffix='.png',
-        seg_map_suffix='.png',
-        reduce_zero_label=False,
+        **_dataset,
         data_prefix=dict(img_path='images/val', seg_map_path='seg_maps/val'),
         pipeline=test_pipeline))
+del _dataset
 test_dataloader = val_dataloader
 
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])

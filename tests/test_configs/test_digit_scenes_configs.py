@@ -1,0 +1,82 @@
+"""The Digit Scenes configs run with mmdet's and mmseg's own tools.
+
+Every config under ``configs/digit_scenes/`` (models alone and distillations)
+imports mmakd through ``custom_imports``, so ``tools/train.py`` of mmdet,
+mmseg, MMRazor or mmakd runs it as it is. Each distillation names as its
+default ``teacher_ckpt`` the file that ``python tools/train.py <teacher
+config>`` writes, and its teacher is that config's model.
+"""
+import os.path as osp
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from mmengine.config import Config
+
+CONFIGS = Path(__file__).resolve().parents[2] / 'configs' / 'digit_scenes'
+MMAKD_IMPORT = dict(imports=['mmakd'], allow_failed_imports=False)
+
+
+def _configs() -> List[Path]:
+    return sorted(CONFIGS.glob('*.py'))
+
+
+def _distillations() -> List[Path]:
+    return [p for p in _configs() if 'teacher' in Config.fromfile(p).model]
+
+
+def _default_work_dir(config: Path) -> str:
+    """tools/train.py's work_dir when neither ``--work-dir`` nor the config
+    sets one (mmdet's, mmseg's, MMRazor's and mmakd's alike)."""
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+
+
+def _checkpoint_written(cfg: Config) -> str:
+    """The checkpoint an iteration-based run of ``cfg`` leaves at its end.
+
+    mmengine's CheckpointHook names it ``iter_<iteration>.pth`` and, with
+    ``save_last`` (the default), saves the last iteration whatever the
+    interval; ``max_keep_ckpts`` removes only older ones.
+    """
+    assert cfg.train_cfg.type == 'IterBasedTrainLoop', cfg.train_cfg
+    hook = cfg.default_hooks.checkpoint
+    assert hook.type == 'CheckpointHook' and hook.by_epoch is False, hook
+    assert hook.get('save_last', True), hook
+    assert 'filename_tmpl' not in hook, hook
+    return f'iter_{cfg.train_cfg.max_iters}.pth'
+
+
+def _without_scope(model: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in model.items() if k != '_scope_'}
+
+
+def test_there_are_distillations_and_models_alone():
+    distillations = _distillations()
+    assert len(distillations) >= 6, distillations
+    assert len(_configs()) > len(distillations)
+
+
+@pytest.mark.parametrize('path', _configs(), ids=lambda p: p.name)
+def test_config_imports_mmakd(path):
+    cfg = Config.fromfile(path)
+    assert cfg.get('custom_imports') == MMAKD_IMPORT, \
+        f'{path.name}: custom_imports = {cfg.get("custom_imports")}'
+
+
+@pytest.mark.parametrize('path', _distillations(), ids=lambda p: p.name)
+def test_default_teacher_ckpt_is_what_train_py_writes(path):
+    cfg = Config.fromfile(path)
+    ckpt = cfg.model.teacher_ckpt
+    teacher_name = osp.basename(osp.dirname(ckpt))
+    teacher_config = CONFIGS / f'{teacher_name}.py'
+    assert teacher_config.is_file(), \
+        f'{path.name}: teacher_ckpt {ckpt} names no config beside it'
+
+    teacher_cfg = Config.fromfile(teacher_config)
+    expected = osp.join(
+        _default_work_dir(teacher_config), _checkpoint_written(teacher_cfg))
+    assert osp.normpath(ckpt) == osp.normpath(expected), (ckpt, expected)
+    # The checkpoint fits: the distillation's teacher is that config's
+    # model (mmakd loads teacher_ckpt strictly).
+    assert _without_scope(cfg.model.teacher.to_dict()) == \
+        _without_scope(teacher_cfg.model.to_dict())
