@@ -15,16 +15,35 @@ Examples::
                                              # methods, seeds 0 1 2
     python tools/akd_demo.py --ablation      # AKD's settings, seeds 0 1 2
     python tools/akd_demo.py --tasks det --methods 'no KD' 'CWD + AKD'
+
+The console shows one line per run, with an estimate of the time left, and
+the table at the end; each run's full output (mmengine's log, evaluation
+tables, warnings) goes to ``console.log`` in its work dir (``--verbose``
+prints it as well). Unless ``OMP_NUM_THREADS`` is set, torch runs one
+intra-op thread (see the README, "CPU threads").
 """
 import argparse
+import contextlib
+import importlib.util
 import json
+import logging
+import math
 import os
 import os.path as osp
 import statistics
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, TextIO, Tuple
+
+# setuptools >= 67.5 warns when pkg_resources is imported, and mmengine's
+# package_utils re-imports (reloads) it on each installed-package check: a
+# dozen identical warnings per run. Only that message is silenced.
+warnings.filterwarnings(
+    'ignore',
+    message='pkg_resources is deprecated as an API',
+    category=UserWarning)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs', 'digit_scenes')
@@ -39,6 +58,8 @@ class Task:
     teacher: str
     # CocoMetric logs nothing when no box passes the score threshold.
     no_metric_means_zero: bool
+    # Run-to-run noise measured in the README's 3-seed study (300 iters).
+    study_noise: str
     methods: Dict[str, tuple] = field(default_factory=dict)
     # Methods that only --ablation runs (not --study); set from `methods`.
     ablation: List[str] = field(init=False)
@@ -89,6 +110,7 @@ TASKS = {
         'mAP',
         _cfg('retinanet_r18-w32_fpn_1500i_digit-scenes.py'),
         True,
+        'std 0.008-0.026 mAP',
         methods={
             'no KD': (_cfg('retinanet_r18-w8_fpn_1500i_digit-scenes.py'),
                       {}),
@@ -113,6 +135,7 @@ TASKS = {
         'mIoU',
         _cfg('pspnet_r18-w32-d4_1500i_digit-scenes.py'),
         False,
+        'std 1.6-9.1 mIoU',
         methods={
             'no KD': (_cfg('pspnet_r18-w8-d4_1500i_digit-scenes.py'), {}),
             'CWD': (_cfg('cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
@@ -132,7 +155,17 @@ DEMO_METHODS = ['no KD', 'CWD', 'CWD + AKD']
 TEACHER_ITERS, STUDENT_ITERS = 600, 300
 QUICK_TEACHER_ITERS, QUICK_STUDENT_ITERS = 200, 100
 DATA_ROOT = osp.join(ROOT, 'data', 'digit_scenes')
-
+# Wall seconds per iteration (validation included) on a quiet 2-core CPU,
+# from the README's `make demo` timing: the shape of the time-left estimate,
+# which is rescaled by the speed of the runs trained so far.
+PRIOR_S_PER_ITER = {
+    ('det', 'teacher'): 0.20,
+    ('det', 'student'): 0.13,
+    ('seg', 'teacher'): 0.16,
+    ('seg', 'student'): 0.08,
+}
+#: Each run's full output, in its work dir.
+RUN_LOG = 'console.log'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -167,6 +200,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='scenes to generate when data is missing '
                         '(default: 1500 300, 400 100 with --quick)')
     parser.add_argument('--retrain-teacher', action='store_true')
+    parser.add_argument('--verbose', action='store_true',
+                        help='print each run\'s full output too (it always '
+                        f'goes to {RUN_LOG} in the run\'s work dir)')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='also log each run to TensorBoard (mmengine\'s '
+                        'TensorboardVisBackend; pip install tensorboard)')
     args = parser.parse_args(argv)
     if args.study and args.ablation:
         parser.error('--study and --ablation are two separate tables; '
@@ -188,8 +227,89 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def log(msg: str) -> None:
-    print(f'[akd_demo {time.strftime("%H:%M:%S")}] {msg}', flush=True)
+def log(msg: str, end: str = '\n') -> None:
+    """Prints one console line of the demo (``end=''`` leaves it open)."""
+    print(f'[akd_demo {time.strftime("%H:%M:%S")}] {msg}', end=end,
+          flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f'{seconds:.0f} s'
+    if seconds < 3600:
+        return f'{seconds / 60:.1f} min'
+    return f'{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min'
+
+
+@dataclass
+class PlannedRun:
+    """A run the demo will make or reuse, for the time-left estimate."""
+    task: str
+    role: str  # 'teacher' or 'student'
+    iters: int
+    work_dir: str
+    # Trained whatever is on disk (--retrain-teacher).
+    fresh: bool = False
+
+    @property
+    def prior(self) -> float:
+        """Its wall time on a quiet machine, in seconds."""
+        return self.iters * PRIOR_S_PER_ITER[(self.task, self.role)]
+
+    @property
+    def done(self) -> bool:
+        return not self.fresh and osp.exists(
+            osp.join(self.work_dir, 'result.json'))
+
+
+class Progress:
+    """One console line per run: what it is, its result and the time left.
+
+    The estimate is the quiet-machine wall time of the runs still to train,
+    scaled by how fast the runs trained so far went on this machine.
+
+    Args:
+        plan (list[PlannedRun]): Every run, in order.
+        verbose (bool): Runs print their output too; the line is split in
+            two around it.
+    """
+
+    def __init__(self, plan: List[PlannedRun], verbose: bool) -> None:
+        self.plan, self.verbose = plan, verbose
+        self.count = 0
+        self._prior = self._wall = 0.0
+        self._started = 0.0
+
+    def begin(self, text: str) -> None:
+        self.count += 1
+        self._started = time.time()
+        run = self.plan[self.count - 1]
+        log(f'{run.task} {self.count}/{len(self.plan)} {text} ',
+            end='\n' if self.verbose else '')
+
+    def end(self, text: str, trained: bool) -> None:
+        wall = time.time() - self._started
+        if trained:
+            self._prior += self.plan[self.count - 1].prior
+            self._wall += wall
+            text = f'{text}, {_duration(wall)}'
+        if self.verbose:
+            log(f'-> {text}; {self.time_left()}')
+        else:
+            print(f'{text}; {self.time_left()}', flush=True)
+
+    def fail(self, log_path: str) -> None:
+        print(f'failed; its full output: {log_path}', flush=True)
+
+    def time_left(self) -> str:
+        if self.count >= len(self.plan):
+            return 'all runs done'
+        remaining = sum(run.prior for run in self.plan[self.count:]
+                        if not run.done)
+        if remaining == 0:
+            return 'the other runs are on disk already'
+        speed = self._wall / self._prior if self._prior else 1.0
+        return f'about {_duration(remaining * speed)} left'
 
 
 def ensure_data(args) -> None:
@@ -209,8 +329,10 @@ def _schedule_overrides(cfg, iters: int) -> dict:
     full = cfg.train_cfg.max_iters
     overrides = {
         'train_cfg.max_iters': iters,
-        # Three validations draw the curve; metrics logged by iteration.
-        'train_cfg.val_interval': max(1, iters // 3),
+        # Three validations draw the curve, the last at the end of training
+        # (a val_interval that does not divide `iters` adds one more there,
+        # one iteration after the third).
+        'train_cfg.val_interval': max(1, math.ceil(iters / 3)),
         'default_hooks.logger.log_metric_by_epoch': False,
         'default_hooks.checkpoint.interval': iters,
         'default_hooks.logger.interval': max(1, min(50, iters // 10)),
@@ -229,9 +351,67 @@ def _schedule_overrides(cfg, iters: int) -> dict:
     return overrides
 
 
-def train(config: str, work_dir: str, overrides: dict, data_root: str,
-          seed: int) -> str:
-    """Trains one config with mmengine's Runner; returns its log directory."""
+class _Tee:
+    """A text stream that writes to several streams."""
+
+    def __init__(self, *streams: TextIO) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def _run_output(path: str, verbose: bool) -> Iterator[None]:
+    """Sends what a run prints to ``path`` (and the console if verbose).
+
+    Python's ``sys.stdout`` and ``sys.stderr`` are redirected, so
+    mmengine's logger (whose console handler is made during the run),
+    evaluation tables and warnings land in the file. The handlers made for
+    the file are detached afterwards.
+    """
+    with open(path, 'a') as file:
+        out = _Tee(file, sys.stdout) if verbose else file
+        err = _Tee(file, sys.stderr) if verbose else file
+        try:
+            with contextlib.redirect_stdout(out), \
+                    contextlib.redirect_stderr(err):
+                yield
+        finally:
+            _detach_handlers((out, err))
+
+
+def _detach_handlers(streams: Tuple) -> None:
+    """Removes the console handlers of mmengine's loggers on ``streams``."""
+    from mmengine.logging import MMLogger
+    for logger in list(getattr(MMLogger, '_instance_dict', {}).values()):
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler and any(
+                    handler.stream is s for s in streams):
+                logger.removeHandler(handler)
+
+
+def train(config: str,
+          work_dir: str,
+          overrides: dict,
+          data_root: str,
+          seed: int,
+          verbose: bool = False,
+          tensorboard: bool = False) -> str:
+    """Trains one config with mmengine's Runner; returns its log directory.
+
+    Everything the run prints goes to ``console.log`` in ``work_dir`` (and
+    to the console too with ``verbose``).
+    """
     from mmengine.config import Config
     from mmengine.runner import Runner
     cfg = Config.fromfile(config)
@@ -240,11 +420,18 @@ def train(config: str, work_dir: str, overrides: dict, data_root: str,
     cfg.randomness = dict(seed=seed)
     # Several Runners share this process: mmengine's visualizer and logger
     # are global instances found by name, so each run needs its own name.
-    cfg.experiment_name = f'{osp.basename(work_dir)}_{time.strftime("%Y%m%d_%H%M%S")}'
+    cfg.experiment_name = \
+        f'{osp.basename(work_dir)}_{time.strftime("%Y%m%d_%H%M%S")}'
     cfg.visualizer.name = cfg.experiment_name
+    if tensorboard:
+        cfg.visualizer.vis_backends = list(cfg.visualizer.vis_backends) + [
+            dict(type='TensorboardVisBackend')
+        ]
     _set_data_root(cfg, data_root)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    os.makedirs(work_dir, exist_ok=True)
+    with _run_output(osp.join(work_dir, RUN_LOG), verbose):
+        runner = Runner.from_cfg(cfg)
+        runner.train()
     return runner.log_dir
 
 
@@ -262,7 +449,7 @@ def _set_data_root(cfg, data_root: str) -> None:
 
 
 def read_scalars(log_dir: str) -> List[dict]:
-    """The records of mmengine's LocalVisBackend (``vis_data/scalars.json``)."""
+    """The records of mmengine's ``LocalVisBackend`` (its scalars.json)."""
     path = osp.join(log_dir, 'vis_data', 'scalars.json')
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -271,45 +458,67 @@ def read_scalars(log_dir: str) -> List[dict]:
 def summarise(records: List[dict], task: Task) -> dict:
     """Final metric, validation curve and median seconds per iteration.
 
+    The curve has one point per validation (the last logged at a step).
+
     Raises:
         RuntimeError: no validation logged ``task.metric``, where that
             cannot mean a score of 0.
     """
-    curve = [(r['step'], r[task.metric]) for r in records if task.metric in r]
+    curve = dict((r['step'], r[task.metric]) for r in records
+                 if task.metric in r)
+    curve = sorted(curve.items())
     times = [r['time'] for r in records if 'time' in r and 'loss' in r]
+    result = dict(
+        metric=curve[-1][1] if curve else 0.0,
+        curve=curve,
+        s_per_iter=statistics.median(times) if times else float('nan'))
     if not curve:
         if not task.no_metric_means_zero:
             raise RuntimeError(f'{task.name}: no validation logged '
                                f'{task.metric!r}; cannot report a result')
-        log(f'{task.name}: no {task.metric_label} logged (no detection '
-            'passed the score threshold): counted as 0')
-    return dict(
-        metric=curve[-1][1] if curve else 0.0,
-        curve=curve,
-        s_per_iter=statistics.median(times) if times else float('nan'))
+        result['note'] = (f'no {task.metric_label} logged: no detection '
+                          'passed the score threshold, counted as 0')
+    return result
 
 
-def run_teacher(task: Task, args) -> dict:
+def _result_text(task: Task, result: dict) -> str:
+    text = f'{task.metric_label} {result["metric"]:.3f}, ' \
+           f'{result["s_per_iter"]:.3f} s/iter'
+    return f'{text} ({result["note"]})' if result.get('note') else text
+
+
+def run_teacher(task: Task, args, progress: Progress) -> dict:
     """Trains the task's teacher, or reuses it; returns its summary."""
     from mmengine.config import Config
     work_dir = _teacher_dir(task, args)
     provenance = dict(data_root=osp.abspath(args.data_root))
-    cached = _cached(work_dir, provenance)
-    if cached and not args.retrain_teacher:
-        log(f'{task.name}: reusing the teacher in {work_dir} '
-            f'({task.metric_label} {cached["metric"]:.3f})')
+    cached = None if args.retrain_teacher else _cached(work_dir, provenance)
+    if cached:
+        progress.begin(f'teacher: reusing {work_dir}:')
+        progress.end(_result_text(task, cached), trained=False)
         return cached
+    progress.begin(f'teacher ({osp.basename(task.teacher)}): training '
+                   f'{args.teacher_iters} iterations{_again(work_dir)} ...')
     cfg = Config.fromfile(task.teacher)
-    log(f'{task.name}: training the teacher ({osp.basename(task.teacher)},'
-        f' {args.teacher_iters} iterations)')
-    log_dir = train(task.teacher, work_dir,
-                    _schedule_overrides(cfg, args.teacher_iters),
-                    args.data_root, 0)
+    try:
+        log_dir = train(task.teacher, work_dir,
+                        _schedule_overrides(cfg, args.teacher_iters),
+                        args.data_root, 0, args.verbose, args.tensorboard)
+    except BaseException:
+        progress.fail(osp.join(work_dir, RUN_LOG))
+        raise
     result = summarise(read_scalars(log_dir), task)
     result['checkpoint'] = _last_checkpoint(work_dir)
     _save(work_dir, result, provenance)
-    log(f'{task.name}: teacher {task.metric_label} {result["metric"]:.3f}')
+    progress.end(_result_text(task, result), trained=True)
     return result
+
+
+def _again(work_dir: str) -> str:
+    """Why a run on disk is not reused, or ''."""
+    if osp.exists(osp.join(work_dir, 'result.json')):
+        return ' (again: other data or teacher)'
+    return ''
 
 
 def _teacher_dir(task: Task, args) -> str:
@@ -317,6 +526,13 @@ def _teacher_dir(task: Task, args) -> str:
     tag = '_quick' if args.quick else ''
     return osp.join(args.work_dir, task.name,
                     f'teacher_{args.teacher_iters}i{tag}')
+
+
+def _student_dir(task: Task, method: str, seed: int, args) -> str:
+    slug = method.lower().replace(' + ', '+').replace(' ', '_').replace(
+        '(', '').replace(')', '')
+    return osp.join(
+        _teacher_dir(task, args), f'{slug}_{args.iters}i_seed{seed}')
 
 
 def _cached(work_dir: str, provenance: dict) -> Optional[dict]:
@@ -328,13 +544,13 @@ def _cached(work_dir: str, provenance: dict) -> Optional[dict]:
     with open(path) as f:
         result = json.load(f)
     if result.get('provenance') != provenance:
-        log(f'{work_dir} was made from other data or another teacher '
-            f'({result.get("provenance")}, now {provenance}): training again')
         return None
+    result['work_dir'] = work_dir
     return result
 
 
 def _save(work_dir: str, result: dict, provenance: dict) -> None:
+    result['work_dir'] = work_dir
     with open(osp.join(work_dir, 'result.json'), 'w') as f:
         json.dump(dict(result, provenance=provenance), f)
 
@@ -345,40 +561,45 @@ def _last_checkpoint(work_dir: str) -> str:
 
 
 def run_student(task: Task, method: str, seed: int, teacher_ckpt: str,
-                args) -> dict:
-    """Trains one student variant; returns its summary."""
+                args, progress: Progress) -> dict:
+    """Trains one student variant, or reuses it; returns its summary."""
     from mmengine.config import Config
     config, extra = task.methods[method]
-    cfg = Config.fromfile(config)
-    overrides = dict(extra, **_schedule_overrides(cfg, args.iters))
-    if 'teacher_ckpt' in cfg.model:
-        overrides['model.teacher_ckpt'] = teacher_ckpt
-    if 'teacher_ckpt' in cfg:  # the configs' variable, for a truthful dump
-        overrides['teacher_ckpt'] = teacher_ckpt
-    slug = method.lower().replace(' + ', '+').replace(' ', '_').replace(
-        '(', '').replace(')', '')
-    work_dir = osp.join(
-        _teacher_dir(task, args), f'{slug}_{args.iters}i_seed{seed}')
+    work_dir = _student_dir(task, method, seed, args)
     # The teacher's file time: a retrained teacher invalidates its students.
     provenance = dict(
         data_root=osp.abspath(args.data_root),
         teacher=f'{teacher_ckpt}@{osp.getmtime(teacher_ckpt):.0f}')
     cached = _cached(work_dir, provenance)
     if cached:
-        log(f'{task.name}: reusing {method}, seed {seed} from {work_dir}')
+        progress.begin(f'{method}, seed {seed}: reusing {work_dir}:')
+        progress.end(_result_text(task, cached), trained=False)
         return cached
-    log(f'{task.name}: training the student: {method}, seed {seed}, '
-        f'{args.iters} iterations')
-    log_dir = train(config, work_dir, overrides, args.data_root, seed)
+    progress.begin(f'{method}, seed {seed}: training {args.iters} '
+                   f'iterations{_again(work_dir)} ...')
+    cfg = Config.fromfile(config)
+    overrides = dict(extra, **_schedule_overrides(cfg, args.iters))
+    if 'teacher_ckpt' in cfg.model:
+        overrides['model.teacher_ckpt'] = teacher_ckpt
+    if 'teacher_ckpt' in cfg:  # the configs' variable, for a truthful dump
+        overrides['teacher_ckpt'] = teacher_ckpt
+    try:
+        log_dir = train(config, work_dir, overrides, args.data_root, seed,
+                        args.verbose, args.tensorboard)
+    except BaseException:
+        progress.fail(osp.join(work_dir, RUN_LOG))
+        raise
     result = summarise(read_scalars(log_dir), task)
     _save(work_dir, result, provenance)
-    log(f'{task.name}: {method}, seed {seed}: {task.metric_label} '
-        f'{result["metric"]:.3f}, {result["s_per_iter"]:.3f} s/iter')
+    progress.end(_result_text(task, result), trained=True)
     return result
 
 
 def table(task: Task, teacher: dict, results: Dict[str, List[dict]]) -> str:
-    """A markdown table of the task's results, mean and std over seeds."""
+    """A markdown table of the task's results, mean and std over seeds.
+
+    Below it, one line on what the number of seeds allows to read from it.
+    """
     seeds = max(len(r) for r in results.values())
     head = f'| {task.name} | {task.metric_label}' + \
         (' (mean ± std)' if seeds > 1 else '') + ' | s/iter | runs |'
@@ -391,28 +612,125 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]]) -> str:
             f' ± {statistics.stdev(values):.3f}' if len(values) > 1 else '')
         speed = statistics.mean(r['s_per_iter'] for r in runs)
         lines.append(f'| {method} | {metric} | {speed:.3f} | {len(runs)} |')
+    if seeds == 1:
+        lines.append(
+            f'\n{task.name}: one seed per method. Differences between the '
+            'students are within run-to-run noise unless clearly larger '
+            f"than the README study's ({task.study_noise} over 3 seeds at "
+            '300 iterations); `--seeds 0 1 2` gives mean ± std.')
+    else:
+        lines.append(f'\n{task.name}: {seeds} seeds per method, mean ± '
+                     'standard deviation over seeds.')
     return '\n'.join(lines)
 
 
-def plot(all_results: Dict[str, Dict[str, List[dict]]], path: str) -> None:
-    """Validation curves, one panel per task, seed 0 of each method."""
+def _mean_curve(runs: List[dict], task: Task
+                ) -> Tuple[List[int], List[float], List[float]]:
+    """Steps, mean and standard deviation over seeds of the runs' curves.
+
+    A validation that logged no metric counts as 0 where that is what it
+    means (no detection passed the threshold); elsewhere the run is left
+    out.
+    """
+    curves = [dict(map(tuple, r['curve'])) for r in runs]
+    steps = sorted({step for curve in curves for step in curve})
+    if not task.no_metric_means_zero:
+        curves = [c for c in curves if c]
+    means, stds = [], []
+    for step in steps:
+        values = [c.get(step, 0.0) for c in curves]
+        means.append(statistics.mean(values) if values else 0.0)
+        stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
+    return steps, means, stds
+
+
+def plot(all_results: Dict[str, dict], path: str) -> None:
+    """Validation curves, one panel per task, all on the same axes.
+
+    Each student method is the mean over its seeds at each validation (one
+    point per validation), with a band of ± one standard deviation when
+    there are several seeds; the teacher's final value is a dashed line.
+    The y-axis starts at 0, so that run-to-run noise does not look like a
+    gap.
+
+    Args:
+        all_results (dict): Per task name, ``teacher`` (its summary) and
+            ``results`` (per method, the summaries of its seeds).
+        path (str): The PNG to write.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(all_results), squeeze=False,
-                             figsize=(6 * len(all_results), 4))
-    for ax, (name, results) in zip(axes[0], all_results.items()):
-        for method, runs in results.items():
-            steps, values = zip(*runs[0]['curve']) if runs[0]['curve'] \
-                else ((), ())
-            ax.plot(steps, values, marker='o', label=method)
-        ax.set_title(f'Digit Scenes {name}: student validation')
-        ax.set_xlabel('iteration')
-        ax.set_ylabel(TASKS[name].metric_label)
+                             figsize=(6 * len(all_results), 4.4))
+    for ax, (name, entry) in zip(axes[0], all_results.items()):
+        task, teacher = TASKS[name], entry['teacher']
+        seeds = max(len(runs) for runs in entry['results'].values())
+        top = teacher['metric']
+        for method, runs in entry['results'].items():
+            steps, means, stds = _mean_curve(runs, task)
+            if not steps:
+                continue
+            (line, ) = ax.plot(steps, means, marker='o', label=method)
+            if len(runs) > 1:
+                ax.fill_between(
+                    steps, [m - s for m, s in zip(means, stds)],
+                    [m + s for m, s in zip(means, stds)],
+                    color=line.get_color(), alpha=0.2, linewidth=0)
+            top = max([top] + [m + s for m, s in zip(means, stds)])
+        ax.axhline(teacher['metric'], color='black', linestyle='--',
+                   label='teacher (final)')
+        ax.set_ylim(0, 1.1 * top if top > 0 else 1)
+        ax.set_title(
+            f'Digit Scenes {name}: ' +
+            ('1 seed each: differences may be run-to-run noise'
+             if seeds == 1 else
+             f'mean ± std over {seeds} seeds'))
+        ax.set_xlabel('student iteration')
+        ax.set_ylabel(f'validation {task.metric_label}')
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(loc='lower right', fontsize='small')
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _load_tool(relative: str):
+    """Imports a script of ``tools/`` as a module."""
+    path = osp.join(osp.dirname(osp.abspath(__file__)), relative)
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def plot_stats(all_results: Dict[str, dict], suffix: str,
+               work_dir: str) -> List[str]:
+    """Distill losses and AKD statistics of each task's students (seed 0
+    of every method that distils), with ``plot_akd_stats.py``.
+
+    Returns:
+        list[str]: The PNGs written.
+    """
+    tool = _load_tool(osp.join('analysis_tools', 'plot_akd_stats.py'))
+    paths = []
+    for name, entry in all_results.items():
+        runs = [(method, runs[0]['work_dir'])
+                for method, runs in entry['results'].items()
+                if method != 'no KD' and runs[0].get('work_dir')]
+        if not runs:
+            continue
+        path = osp.join(work_dir, f'akd_stats_{name}{suffix}.png')
+        try:
+            tool.plot_stats([d for _, d in runs], path,
+                            labels=[m for m, _ in runs],
+                            title=f'Digit Scenes {name}')
+        except tool.NoStatistics as err:
+            log(f'{name}: no statistics plot: {err}')
+            continue
+        paths.append(path)
+    return paths
 
 
 def _default_methods(task: Task, args) -> List[str]:
@@ -423,11 +741,36 @@ def _default_methods(task: Task, args) -> List[str]:
     return DEMO_METHODS
 
 
+def _plan(tasks: List[Tuple[Task, List[str]]], args) -> List[PlannedRun]:
+    """Every run of the demo, in the order they run (seed-major)."""
+    plan = []
+    for task, methods in tasks:
+        plan.append(
+            PlannedRun(task.name, 'teacher', args.teacher_iters,
+                       _teacher_dir(task, args), args.retrain_teacher))
+        for seed in args.seeds:
+            for method in methods:
+                plan.append(
+                    PlannedRun(task.name, 'student', args.iters,
+                               _student_dir(task, method, seed, args),
+                               args.retrain_teacher))
+    return plan
+
+
 def main(argv=None) -> Dict[str, str]:
     args = parse_args(argv)
     start = time.time()
+    import torch
+
+    from mmakd.utils import default_cpu_threads
+    if default_cpu_threads() is None:
+        log(f'{torch.get_num_threads()} intra-op thread(s), as '
+            'OMP_NUM_THREADS says')
+    else:
+        log('1 intra-op thread (set OMP_NUM_THREADS to choose); each run\'s '
+            f'full output goes to {RUN_LOG} in its work dir')
     ensure_data(args)
-    tables, all_results = {}, {}
+    tasks = []
     for name in args.tasks:
         task = TASKS[name]
         methods = args.methods or _default_methods(task, args)
@@ -436,26 +779,32 @@ def main(argv=None) -> Dict[str, str]:
         if not methods:
             log(f'{name}: none of the chosen methods applies; skipped')
             continue
-        teacher = run_teacher(task, args)
+        tasks.append((task, methods))
+    progress = Progress(_plan(tasks, args), args.verbose)
+    tables, all_results = {}, {}
+    for task, methods in tasks:
+        teacher = run_teacher(task, args, progress)
         # Seed-major: stopped early, every method has the same seeds done.
         results = {method: [] for method in methods}
         for seed in args.seeds:
             for method in methods:
                 results[method].append(
                     run_student(task, method, seed, teacher['checkpoint'],
-                                args))
-        tables[name] = table(task, teacher, results)
-        all_results[name] = results
+                                args, progress))
+        tables[task.name] = table(task, teacher, results)
+        all_results[task.name] = dict(teacher=teacher, results=results)
     os.makedirs(args.work_dir, exist_ok=True)
     suffix = '_quick' if args.quick else ('_study' if args.study else (
         '_ablation' if args.ablation else ''))
     plot_path = osp.join(args.work_dir, f'curves{suffix}.png')
     plot(all_results, plot_path)
+    stats_paths = plot_stats(all_results, suffix, args.work_dir)
     report = '\n\n'.join(tables.values())
     with open(osp.join(args.work_dir, f'results{suffix}.md'), 'w') as f:
         f.write(report + '\n')
     print('\n' + report + '\n')
-    log(f'done in {(time.time() - start) / 60:.1f} min; curves: {plot_path}')
+    log(f'done in {(time.time() - start) / 60:.1f} min; curves: {plot_path}'
+        + ''.join(f'; statistics: {p}' for p in stats_paths))
     return tables
 
 

@@ -1,4 +1,8 @@
 from .config import load_config
 from .offline import disable_downloads, resolve_cfg_paths
+from .threads import default_cpu_threads
 
-__all__ = ['disable_downloads', 'load_config', 'resolve_cfg_paths']
+__all__ = [
+    'default_cpu_threads', 'disable_downloads', 'load_config',
+    'resolve_cfg_paths'
+]
