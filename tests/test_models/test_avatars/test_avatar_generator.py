@@ -30,7 +30,8 @@ def test_fresh_draw_every_call_and_reproducible_under_seed():
     torch.manual_seed(0)
     first, second = gen(feat), gen(feat)
     assert not torch.equal(first, second)
-    assert not torch.equal(first[0], first[1])  # Avatars differ from each other
+    # The Avatars differ from each other.
+    assert not torch.equal(first[0], first[1])
     torch.manual_seed(0)
     assert torch.equal(gen(feat), first)
 

@@ -161,7 +161,8 @@ CASES: List[Case] = [
          'got inf'),
     Case('uncertainty_eps', '`0`', distiller(uncertainty_eps=0.0),
          ValueError, '`uncertainty_eps` must be > 0, but got 0.0'),
-    Case('exclude_losses', "`['loss_x']`", distiller(exclude_losses=['loss_x']),
+    Case('exclude_losses', "`['loss_x']`",
+         distiller(exclude_losses=['loss_x']),
          KeyError, "`exclude_losses` names ['loss_x'], which are not in "
          '`distill_losses`'),
     Case('exclude_losses', '`3`', distiller(exclude_losses=3), TypeError,
@@ -181,8 +182,9 @@ CASES: List[Case] = [
          generator(perturbation=dict(type='Cutout')), KeyError,
          "unknown `perturbation` type 'Cutout'"),
     Case('avatar_generator.perturbation', "`dict(type='ElementDropout', "
-         'q=0.1)`', generator(perturbation=dict(type='ElementDropout',
-                                                 q=0.1)), TypeError,
+         'q=0.1)`',
+         generator(perturbation=dict(type='ElementDropout', q=0.1)),
+         TypeError,
          "unexpected keyword argument 'q'"),
     Case('avatar_generator.perturbation.p', "`'x'`",
          generator(perturbation=dict(type='ElementDropout', p='x')),

@@ -186,7 +186,8 @@ def test_teacher_untouched_and_inputs_restored(tensors):
      TypeError, 'wrap the base loss once'),
     (dict(student_key='x', teacher_key='preds_T'), ValueError,
      "`student_key`='x' is not an argument of ChannelWiseDivergence"),
-    (dict(eps=-1.0), ValueError, r'`eps` \(the distiller.s `uncertainty_eps`\) '
+    (dict(eps=-1.0), ValueError,
+     r'`eps` \(the distiller.s `uncertainty_eps`\) '
      'must be > 0'),
     (dict(eps=0.0), ValueError, 'must be > 0, but got 0.0'),
     (dict(base_loss=dict(type=UncertaintyAwareKDLoss, base_loss=CWD)),
@@ -207,12 +208,13 @@ def test_unknown_key_names_must_be_given():
         def forward(self, a, b):
             return (a - b).pow(2).mean()
 
-    with pytest.raises(ValueError, match='set `student_key` and `teacher_key`'):
+    with pytest.raises(ValueError,
+                       match='set `student_key` and `teacher_key`'):
         make_loss(dict(type='OddNamesLossForTest'))
     loss = make_loss(
         dict(type='OddNamesLossForTest'), student_key='a', teacher_key='b')
-    assert torch.isfinite(loss(torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4,
-                                                                     4)))
+    assert torch.isfinite(
+        loss(torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)))
 
 
 def test_shape_mismatch_names_the_loss_and_shapes():
