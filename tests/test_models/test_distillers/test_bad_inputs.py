@@ -15,10 +15,10 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Type
 
 import pytest
 import torch
+from mmrazor.registry import MODELS
 from torch import nn
 
 import mmakd  # noqa: F401
-from mmrazor.registry import MODELS
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from test_avatar_distiller import Setup, distiller_cfg  # noqa: E402
