@@ -14,6 +14,7 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 from mmrazor.registry import MODELS
+from torch import Tensor
 
 import mmakd  # noqa: F401
 from mmakd.models.losses.uncertainty import standardise
@@ -55,7 +56,7 @@ def loss_and_grad(loss_module,
                   teacher: torch.Tensor,
                   avatars: torch.Tensor,
                   extra: Dict,
-                  grad_scale: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor]:
+                  grad_scale: float = 1.0) -> Tuple[Tensor, Tensor]:
     """The loss and its gradient on the student, backward from
     ``loss * grad_scale`` as ``torch.amp.GradScaler`` does (an fp16
     student's gradient underflows without it)."""
