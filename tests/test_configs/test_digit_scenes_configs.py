@@ -6,7 +6,10 @@ mmseg, MMRazor or mmakd runs it as it is. Each distillation names as its
 default ``teacher_ckpt`` the file that ``python tools/train.py <teacher
 config>`` writes, and its teacher is that config's model.
 """
+import os
 import os.path as osp
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -80,3 +83,60 @@ def test_default_teacher_ckpt_is_what_train_py_writes(path):
     # model (mmakd loads teacher_ckpt strictly).
     assert _without_scope(cfg.model.teacher.to_dict()) == \
         _without_scope(teacher_cfg.model.to_dict())
+
+
+def _package_tool(package: str, tool: str) -> Path:
+    """A tool shipped inside a package's wheel (``<pkg>/.mim/tools``)."""
+    return Path(__import__(package).__file__).parent / '.mim' / 'tools' / tool
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory) -> str:
+    from mmakd.datasets import create_digit_scenes
+    root = str(tmp_path_factory.mktemp('digit_scenes'))
+    create_digit_scenes(root, 8, 4, seed=0)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('package,config', [
+    ('mmdet', 'retinanet_r18-w8_fpn_1500i_digit-scenes.py'),
+    ('mmdet', 'akd-fgd_fpn_retina-r18w32_retina-r18w8_1500i_digit-scenes.py'),
+    ('mmseg',
+     'akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_digit-scenes.py'),
+])
+def test_the_packages_own_train_py_runs_it(package, config, data_root,
+                                           tmp_path):
+    """Two iterations with mmdet's / mmseg's packaged tools/train.py."""
+    cfg = Config.fromfile(CONFIGS / config)
+    options = [
+        f'{split}_dataloader.dataset.data_root={data_root}/'
+        for split in ('train', 'val', 'test')
+    ] + [
+        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.interval=2',
+        'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2'
+    ]
+    if 'ann_file' in cfg.val_evaluator:
+        ann = f'{data_root}/annotations/instances_val.json'
+        options += [f'{s}_evaluator.ann_file={ann}' for s in ('val', 'test')]
+    if 'teacher' in cfg.model:
+        options.append('model.teacher_ckpt=None')
+    proc = subprocess.run([
+        sys.executable,
+        str(_package_tool(package, 'train.py')),
+        str(CONFIGS / config), '--work-dir',
+        str(tmp_path), '--cfg-options', *options
+    ],
+                          cwd=str(CONFIGS.parents[1]),
+                          env={
+                              **os.environ, 'OMP_NUM_THREADS': '1'
+                          },
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-5000:]
+    assert (tmp_path / 'iter_2.pth').is_file()
+    if 'teacher' in cfg.model:
+        assert 'distill.loss' in output
