@@ -178,3 +178,21 @@ def test_distiller_step_under_bf16_autocast(mode):
     grads = [p.grad for p in student.parameters()]
     assert all(torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize('dtype', ['bfloat16', 'float16'])
+def test_check_mixed_precision_script_on_cpu(dtype, capsys):
+    """The script that checks a GPU runs on the CPU too, and passes."""
+    import importlib.util
+    import os.path as osp
+    path = osp.join(
+        osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+            osp.abspath(__file__))))), 'tools', 'analysis_tools',
+        'check_mixed_precision.py')
+    spec = importlib.util.spec_from_file_location('check_mp', path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(['--device', 'cpu', '--dtype', dtype, '--size', '4',
+                        '4']) == 0
+    out = capsys.readouterr().out
+    assert '6 passed, 0 failed' in out and 'FAIL' not in out
