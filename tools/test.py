@@ -17,7 +17,6 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import train  # noqa: E402  (this folder's train.py; imports mmakd first)
-
 from mmengine.config import Config  # noqa: E402
 from mmengine.evaluator import DumpResults  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402

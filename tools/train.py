@@ -21,12 +21,13 @@ import os.path as osp
 from datetime import timedelta
 from typing import Callable, Optional, Sequence
 
-import mmakd  # noqa: F401  (compat fixes before any config is loaded)
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+import mmakd  # noqa: F401  (compat fixes before any config is loaded)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

@@ -6,20 +6,11 @@ test), and takes one training step on generated inputs: the losses are
 finite, the student gets gradients and the teacher none.
 """
 import math
-import sys
-from pathlib import Path
 from typing import Any, Iterator, Tuple
 
+from helpers import (build_model, det_batch, grad_report, load_recipe,
+                     seg_batch, train_step)
 from torch.nn.modules.batchnorm import _BatchNorm
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import (
-    build_model,
-    det_batch,
-    grad_report,  # noqa: E402
-    load_recipe,
-    seg_batch,
-    train_step)
 
 from mmakd.models import FpnTeacherDistill, SingleTeacherDistill  # noqa
 

@@ -10,7 +10,6 @@ import sys
 import pytest
 import torch
 from helpers import REPO_ROOT
-
 from mmrazor.registry import MODELS
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))

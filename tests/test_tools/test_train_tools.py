@@ -22,13 +22,7 @@ from typing import List, Optional
 
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import (
-    REPO_ROOT,
-    TESTS_DATA,
-    TOY_KD_CONFIG,  # noqa: E402
-    toy_config)
+from helpers import REPO_ROOT, TESTS_DATA, TOY_KD_CONFIG, toy_config
 
 TOOLS = Path(REPO_ROOT) / 'tools'
 if TESTS_DATA not in sys.path:  # toy_kd.py's custom_imports, in process

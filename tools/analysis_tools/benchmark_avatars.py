@@ -33,10 +33,10 @@ import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
+from mmrazor.registry import MODELS
 
 import mmakd  # noqa: F401  (compat fixes, registry)
 from mmakd.utils import disable_downloads, load_config, resolve_cfg_paths
-from mmrazor.registry import MODELS
 
 DEFAULT_RECIPE = \
     'mmrazor::distill/mmdet/cwd/cwd_fpn_retina_r101_retina_r50_1x_coco.py'
