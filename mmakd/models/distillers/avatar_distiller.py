@@ -343,7 +343,7 @@ class AvatarDistiller(ConfigurableDistiller):
                            for key, value in forward_kwargs.items()
                            if key in (loss_module.student_key,
                                       loss_module.teacher_key))
-        if checked and self._is_checked(iteration, losses, checked):
+        if checked and self._is_checked(iteration, checked):
             self._check_finite(iteration, losses, checked)
         return losses
 
@@ -354,8 +354,7 @@ class AvatarDistiller(ConfigurableDistiller):
             if self.training else None
         return info if isinstance(info, int) else self._calls - 1
 
-    def _is_checked(self, iteration: int, losses: Dict[str, torch.Tensor],
-                    checked: List) -> bool:
+    def _is_checked(self, iteration: int, checked: List) -> bool:
         """Whether this iteration reads the finite check from the device."""
         on_cpu = all(value.device.type == 'cpu'
                      for *_, value in checked
@@ -366,8 +365,12 @@ class AvatarDistiller(ConfigurableDistiller):
                       checked: List) -> None:
         """Raises on NaN/inf in ``checked`` or the wrapped losses; warns on
         growth. One read from the device for all of them."""
-        entries, flags = [], []
+        entries, flags, seen = [], [], set()
         for loss_name, key, record, value in checked:
+            record_id = tuple(sorted(record.items()))
+            if record_id in seen:  # shared by several losses: check once
+                continue
+            seen.add(record_id)
             for level, tensor in enumerate(_tensors(value)):
                 entries.append((loss_name, key, record, level))
                 flags.append(torch.isfinite(tensor.detach()).all())
