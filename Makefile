@@ -2,7 +2,8 @@
 PYTHON ?= python
 PYTEST ?= $(PYTHON) -m pytest
 
-.PHONY: install demo demo-quick test test-slow benchmark
+.PHONY: install demo demo-quick lint test test-slow benchmark
+LINTED = mmakd mmakd_compat tools tests configs setup.py
 
 install:
 	bash tools/install.sh
@@ -13,7 +14,11 @@ demo: install
 demo-quick: install
 	$(PYTHON) tools/akd_demo.py --quick
 
-test: install
+lint: install
+	$(PYTHON) -m flake8 $(LINTED)
+	$(PYTHON) -m isort --check-only --diff $(LINTED)
+
+test: install lint
 	$(PYTEST) tests
 
 test-slow: install
