@@ -9,7 +9,7 @@ them modifies its input in place; all draw from torch's global RNG, so
 import math
 from abc import ABC, abstractmethod
 from numbers import Real
-from typing import Any, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import torch
 from mmengine.registry import Registry
@@ -76,6 +76,32 @@ class _Dropout(ABC):
     @abstractmethod
     def mask_shape(self, x: torch.Tensor) -> Tuple[int, ...]:
         """Shape of the keep mask, broadcastable to ``x``."""
+
+    @property
+    def gain_second_moment(self) -> float:
+        """``E[g^2]`` of the unit-mean random gain ``g = m / (1 - p)``.
+
+        ``A = T * g`` with ``m ~ Bernoulli(1 - p)``: ``E[g^2] = 1 / (1 - p)``.
+        Used to compose multiplicative perturbations (see
+        :func:`expected_sq_diff`).
+        """
+        return 1.0 / (1.0 - self.p)
+
+    def expected_sq_diff(self, teacher: torch.Tensor) -> torch.Tensor:
+        """Closed form of ``E_i[(A_i - T)^2]`` per element of ``teacher``.
+
+        Each element is kept with probability ``1 - p`` (whatever the mask's
+        shape: element, channel or position), so
+        ``E[(T g - T)^2] = T^2 (E[g^2] - 1) = T^2 p / (1 - p)``.
+
+        Args:
+            teacher (Tensor): The vanilla teacher feature ``T``, ``(B, ...)``.
+
+        Returns:
+            Tensor: The expectation, shape of ``teacher``, float32 (float64
+            for a float64 input).
+        """
+        return _float(teacher).pow(2) * (self.gain_second_moment - 1.0)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.p == 0.0:
@@ -164,6 +190,37 @@ class GaussianNoise:
         self.std = std
         self.mode = mode
 
+    @property
+    def gain_second_moment(self) -> Optional[float]:
+        """``E[g^2] = 1 + std^2`` of the gain ``g = 1 + std * e``
+        (``'multiplicative'``); None for ``'additive'``, which is not a
+        gain."""
+        if self.mode == 'multiplicative':
+            return 1.0 + self.std**2
+        return None
+
+    def expected_sq_diff(self, teacher: torch.Tensor) -> torch.Tensor:
+        """Closed form of ``E_i[(A_i - T)^2]`` per element of ``teacher``.
+
+        - ``'multiplicative'``: ``E[(T std e)^2] = T^2 std^2``;
+        - ``'additive'``: ``E[(std s e)^2] = std^2 s^2``, with ``s`` the
+          per-sample standard deviation of ``T`` that :meth:`__call__`
+          scales the noise with (over channels and positions, unbiased).
+
+        Args:
+            teacher (Tensor): The vanilla teacher feature ``T``, ``(B, ...)``.
+
+        Returns:
+            Tensor: The expectation, shape of ``teacher``, float32 (float64
+            for a float64 input).
+        """
+        teacher = _float(teacher)
+        if self.mode == 'multiplicative':
+            return teacher.pow(2) * self.std**2
+        sample_dims = tuple(range(1, teacher.dim()))
+        scale = teacher.std(dim=sample_dims, keepdim=True)
+        return (self.std * scale).pow(2).expand_as(teacher)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.std == 0.0:
             return x
@@ -176,3 +233,45 @@ class GaussianNoise:
 
     def __repr__(self) -> str:
         return f'GaussianNoise(std={self.std}, mode={self.mode!r})'
+
+
+def _float(x: torch.Tensor) -> torch.Tensor:
+    """Detached, in float32 (float64 stays float64): a statistic."""
+    x = x.detach()
+    return x if x.dtype == torch.float64 else x.float()
+
+
+def expected_sq_diff(perturbations: Sequence[Any],
+                     teacher: torch.Tensor) -> Optional[torch.Tensor]:
+    """``E_i[(A_i - T)^2]`` in closed form, or None where there is none.
+
+    The exact uncertainty map of AKD's figure (``U`` with infinitely many
+    Avatars) for the perturbations applied in order:
+
+    - one perturbation: its own ``expected_sq_diff`` (dropout family:
+      ``T^2 p / (1 - p)``; ``GaussianNoise``: ``T^2 std^2`` or
+      ``std^2 s^2``);
+    - several multiplicative ones (dropouts, multiplicative noise): ``A = T
+      g_1 g_2 ...`` with independent unit-mean gains, so
+      ``E[(A - T)^2] = T^2 (prod_k E[g_k^2] - 1)``;
+    - any other composition (additive noise with anything else, whose scale
+      depends on the perturbed feature): None, no closed form here; the
+      caller falls back to the sampled estimate.
+
+    Args:
+        perturbations (Sequence): The perturbation objects, in the order
+            ``AvatarGenerator`` applies them.
+        teacher (Tensor): The vanilla teacher feature ``T``, ``(B, ...)``.
+
+    Returns:
+        Tensor | None: The expectation, shape of ``teacher``, float32, or
+        None.
+    """
+    perturbations = list(perturbations)
+    if len(perturbations) == 1 and hasattr(perturbations[0],
+                                           'expected_sq_diff'):
+        return perturbations[0].expected_sq_diff(teacher)
+    moments = [getattr(p, 'gain_second_moment', None) for p in perturbations]
+    if not moments or any(m is None for m in moments):
+        return None
+    return _float(teacher).pow(2) * (math.prod(moments) - 1.0)
