@@ -59,7 +59,7 @@ def test_panel_grid_and_u_is_the_loss_statistic(config, levels, image,
     cfg = vis_avatars.load_distill_config(config)
     model = vis_avatars.build_model(cfg, seed=0)
     data = vis_avatars.load_image(image, cfg, vis_avatars._task_scope(cfg))
-    rows = vis_avatars.draw_rows(model, data, num_avatars=2, seed=0)
+    rows = vis_avatars.draw_rows(model, [data], num_avatars=2, seed=0)
     png = str(tmp_path / 'avatars.png')
     drawn = vis_avatars.render(rows, vis_avatars._input_image(data), png)
     # input, teacher, 2 Avatars, U, sigma, student; one row per level.
@@ -78,6 +78,28 @@ def test_panel_grid_and_u_is_the_loss_statistic(config, levels, image,
         # What is drawn is the channel mean of U = E_i[(A_i - T)^2].
         u = ((row.avatars - row.teacher[None])**2).mean(0)[0].mean(0)
         np.testing.assert_allclose(maps['U'], u.numpy(), rtol=1e-5)
+
+
+def test_sigma_of_several_images_is_the_loss_sigma_of_that_batch(
+        image, tmp_path):
+    import cv2
+    second = str(tmp_path / 'second.png')
+    cv2.imwrite(second, cv2.imread(image)[::-1])
+    cfg = vis_avatars.load_distill_config(AKD_SEG)
+    model = vis_avatars.build_model(cfg, seed=0)
+    data = [vis_avatars.load_image(p, cfg, 'mmseg') for p in (image, second)]
+    (row, ) = vis_avatars.draw_rows(model, data, seed=0)
+    assert row.teacher.shape[0] == 2 and row.sigma.shape[0] == 1
+    (maps, ) = vis_avatars.render([row], vis_avatars._input_image(data[0]),
+                                  str(tmp_path / 'avatars.png'))
+    _, stats = row.loss.forward_avatars(
+        {row.student_key: row.student, row.teacher_key: row.teacher},
+        row.avatars)
+    assert np.mean(maps['sigma']) == pytest.approx(stats['sigma'].item(),
+                                                   rel=1e-5)
+    # The U panel is the first image's.
+    u = ((row.avatars - row.teacher[None])**2).mean(0)[0].mean(0)
+    np.testing.assert_allclose(maps['U'], u.numpy(), rtol=1e-5)
 
 
 def test_cli_writes_the_png_and_the_statistics(image, tmp_path):

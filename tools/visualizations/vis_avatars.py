@@ -1,12 +1,15 @@
 """Draw the Avatars of a distillation config on one image.
 
-One teacher forward and one student forward on the image; then, for each
+One teacher forward and one student forward on the image(s); then, for each
 teacher record that a distill loss reads (per level of a multi-level
 record), one row of panels: the input, the teacher feature ``T``, N Avatars
 ``A_i``, the uncertainty map ``U = E_i[(A_i - T)^2]``, ``sigma`` (the
 paper's factor, ``sigma^2 = E_x[U]`` with the loss's floor) and the student
 feature ``S`` as the loss reads it. Features are shown as their mean over
 channels (or over ``--channels``); Avatars share the teacher's colour scale.
+Panels show the first image; with several images, they form the batch over
+which ``sigma``'s ``E_x`` runs (as in training; with one image,
+``sigma^2`` is ``U`` plus the floor).
 Writes ``avatars.png`` and ``avatars.json`` (the statistics per row) to
 ``--out``.
 
@@ -76,11 +79,11 @@ class Row:
     loss: torch.nn.Module
     student_key: str
     teacher_key: str
-    teacher: torch.Tensor  # T, (1, ...)
-    avatars: torch.Tensor  # A, (N, 1, ...)
-    sq_diff: torch.Tensor  # U, (1, ...)
-    sigma: torch.Tensor  # (1, ...)
-    student: torch.Tensor  # S as the loss reads it
+    teacher: torch.Tensor  # T, (B, ...)
+    avatars: torch.Tensor  # A, (N, B, ...)
+    sq_diff: torch.Tensor  # U, (B, ...)
+    sigma: torch.Tensor  # (1, ...), shared by the batch
+    student: torch.Tensor  # S as the loss reads it, (B, ...)
     uncertainty: str
 
     @property
@@ -98,7 +101,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "'mmrazor::distill/...')")
     parser.add_argument('checkpoint', nargs='?', help='a distillation or '
                         'teacher checkpoint (default: random weights)')
-    parser.add_argument('--img', required=True, help='the input image')
+    parser.add_argument('--img', required=True, nargs='+',
+                        help='the input image; more images make the batch '
+                        'of sigma\'s expectation (panels show the first)')
     parser.add_argument('--out', required=True, help='the output directory')
     parser.add_argument('--records', nargs='+', help='teacher records to '
                         'draw (default: every record a distill loss reads)')
@@ -290,7 +295,7 @@ def _generator(distiller, loss_name: str,
 
 
 def draw_rows(model: torch.nn.Module,
-              data: Dict[str, Any],
+              data: List[Dict[str, Any]],
               records: Optional[Sequence[str]] = None,
               num_avatars: Optional[int] = None,
               seed: int = 0) -> List[Row]:
@@ -299,7 +304,7 @@ def draw_rows(model: torch.nn.Module,
     Args:
         model: A distillation model (``teacher``, ``architecture``,
             ``distiller``).
-        data (dict): One sample from the test pipeline.
+        data (list[dict]): Samples from the test pipeline: the batch.
         records (Sequence[str], optional): Teacher record names to draw.
             Defaults to every record a distill loss reads.
         num_avatars (int, optional): N. Defaults to the generator's.
@@ -323,8 +328,8 @@ def draw_rows(model: torch.nn.Module,
                 f'distill loss reads are {available}')
     with torch.no_grad():
         batch = model.data_preprocessor(
-            dict(inputs=[data['inputs']], data_samples=[data['data_samples']]),
-            False)
+            dict(inputs=[d['inputs'] for d in data],
+                 data_samples=[d['data_samples'] for d in data]), False)
         inputs, samples = batch['inputs'], batch['data_samples']
         # As MMRazor's algorithms do: the teacher's deliveries record, the
         # student's replay them.
@@ -363,7 +368,8 @@ def draw_rows(model: torch.nn.Module,
 
 
 def _reduce(x: torch.Tensor, channels: Optional[Sequence[int]]) -> np.ndarray:
-    """A 2D map of a ``(1, C, ...)`` tensor: mean over (chosen) channels."""
+    """A 2D map of the first sample of a ``(B, C, ...)`` tensor: the mean
+    over its (chosen) channels."""
     x = x.detach().float()[0]
     if x.dim() == 1:  # (C,): a strip
         return x[None].numpy()
@@ -429,9 +435,10 @@ def render(rows: List[Row],
             cmap='viridis', vmin=vmin, vmax=vmax))
             for i, a in enumerate(maps['avatars'])]
         panels.append((maps['U'],
-                       f'U = E_i[(A_i - T)^2]\nmean {row.sq_diff.mean():.3g}',
+                       'U = E_i[(A_i - T)^2]\nfeature mean '
+                       f'{row.sq_diff.mean():.3g}',
                        dict(cmap='magma')))
-        panels.append((maps['sigma'], 'sigma (paper form)\nmean '
+        panels.append((maps['sigma'], 'sigma (paper form)\nfeature mean '
                        f'{row.sigma.mean():.3g}', dict(cmap='magma')))
         panels.append((maps['student'], f'student S\n{row.loss_name}',
                        dict(cmap='viridis')))
@@ -473,8 +480,9 @@ def visualise(args: argparse.Namespace) -> str:
         VisError: Bad input (missing image, no distiller, a checkpoint of
             another architecture, an unknown record or channel).
     """
-    if not osp.isfile(args.img):
-        raise VisError(f'--img {args.img!r} does not exist')
+    for img in args.img:
+        if not osp.isfile(img):
+            raise VisError(f'--img {img!r} does not exist')
     cfg = load_distill_config(args.config, args.cfg_options)
     scope = _task_scope(cfg)
     model = build_model(cfg, args.seed)
@@ -483,7 +491,7 @@ def visualise(args: argparse.Namespace) -> str:
         kind = load_weights(model, args.checkpoint)
         weights = f'{kind} checkpoint {osp.basename(args.checkpoint)}' + (
             ', student random' if kind == 'teacher' else '')
-    data = load_image(args.img, cfg, scope)
+    data = [load_image(img, cfg, scope) for img in args.img]
     rows = draw_rows(model, data, args.records, args.num_avatars, args.seed)
     if not rows:
         raise VisError(f'{args.config}: no distill loss compares a student '
@@ -493,12 +501,13 @@ def visualise(args: argparse.Namespace) -> str:
     generator = _generator(model.distiller, rows[0].loss_name,
                            args.num_avatars)
     title = (f'{osp.basename(args.config)} ({weights})\n'
-             f'{osp.basename(args.img)}; {generator.num_avatars} Avatar(s): '
+             f'{osp.basename(args.img[0])} (batch of {len(data)}); '
+             f'{generator.num_avatars} Avatar(s): '
              f'{generator.perturbations}; channels: '
              f'{args.channels if args.channels else "mean of all"}')
     os.makedirs(args.out, exist_ok=True)
     path = osp.join(args.out, 'avatars.png')
-    render(rows, _input_image(data), path, title, args.channels)
+    render(rows, _input_image(data[0]), path, title, args.channels)
     with open(osp.join(args.out, 'avatars.json'), 'w') as f:
         json.dump(dict(config=args.config, checkpoint=args.checkpoint,
                        img=args.img, seed=args.seed, rows=summary(rows)),
