@@ -4,15 +4,18 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 import torch
 from mmengine.logging import MessageHub, print_log
+from mmrazor.models.architectures.connectors import MGDConnector
 from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
 from mmrazor.registry import MODELS
 from torch import nn
 
 from ..avatars.avatar_generator import generator_cfg
+from ..losses.uncertainty import release_form, standardise_before_generation
 from ..losses.uncertainty_aware_kd_loss import (KNOWN_KEY_PAIRS,
                                                 UncertaintyAwareKDLoss,
-                                                check_eps, check_uncertainty)
+                                                check_eps, check_sigma,
+                                                check_uncertainty)
 
 #: Iterations checked for NaN/inf on every device before the interval rules.
 FIRST_CHECKED_ITERS = 10
@@ -38,9 +41,19 @@ class AvatarDistiller(ConfigurableDistiller):
             ``dict(num_avatars=2)``. Defaults to
             ``dict(type='AvatarGenerator')`` (1 Avatar, element dropout 0.1).
         uncertainty (str): Uncertainty factor of the wrapped losses:
-            ``'paper'``, ``'official'`` or ``'none'``. Defaults to ``'paper'``.
+            ``'paper'``, ``'official'``, ``'release'`` or ``'none'``.
+            Defaults to ``'paper'``. With ``'release'``, a wrapped
+            ``MGDLoss`` whose student input goes through an ``MGDConnector``
+            gets the release's order: the student is standardised inside
+            that connector, before its masking and generation (after its
+            ``align`` conv, if any; see ``standardise_before_generation``
+            in ``mmakd/models/losses/uncertainty.py``).
         uncertainty_eps (float): Relative floor of ``sigma^2`` for
             ``'paper'``. Defaults to 1e-2.
+        sigma (str): ``'sampled'`` (sigma from the drawn Avatars) or
+            ``'expected'`` (from the perturbation's closed-form
+            ``E_i[(A_i - T)^2]``, falling back to ``'sampled'`` where there
+            is none); ``'paper'`` only. Defaults to ``'sampled'``.
         exclude_losses (Iterable[str]): Names in ``distill_losses`` to leave
             unwrapped (they see the vanilla teacher). Defaults to ().
         log_stats (bool): Log each wrapped loss's mean sigma and Avatar
@@ -79,6 +92,7 @@ class AvatarDistiller(ConfigurableDistiller):
                  avatar_generator: Optional[Dict] = None,
                  uncertainty: str = 'paper',
                  uncertainty_eps: float = 1e-2,
+                 sigma: str = 'sampled',
                  exclude_losses: Union[str, Iterable[str], None] = (),
                  log_stats: bool = True,
                  check_finite_interval: int = 50,
@@ -91,6 +105,7 @@ class AvatarDistiller(ConfigurableDistiller):
             loss_forward_mappings=loss_forward_mappings,
             **kwargs)
         check_uncertainty('AvatarDistiller', uncertainty)
+        check_sigma('AvatarDistiller', sigma, uncertainty)
         eps = check_eps('AvatarDistiller', 'uncertainty_eps', uncertainty_eps)
         exclude = _loss_names(exclude_losses)
         unknown = exclude - set(self.distill_losses)
@@ -112,8 +127,10 @@ class AvatarDistiller(ConfigurableDistiller):
         self.check_finite_interval = check_finite_interval
         self._own_generators = self._wrap_losses(
             distill_losses or {}, exclude,
-            dict(uncertainty=uncertainty, eps=eps, avatar_generator=gen_cfg))
+            dict(uncertainty=uncertainty, eps=eps, sigma=sigma,
+                 avatar_generator=gen_cfg))
         self._check_teacher_connectors()
+        self._standardise_release_connectors()
         # Finite-check state: calls without a runner, first loss values.
         self._calls = 0
         self._last_clean: Optional[int] = None
@@ -142,7 +159,8 @@ class AvatarDistiller(ConfigurableDistiller):
                 loss.set_options(
                     uncertainty=None
                     if 'uncertainty' in cfg else options['uncertainty'],
-                    eps=None if 'eps' in cfg else options['eps'])
+                    eps=None if 'eps' in cfg else options['eps'],
+                    sigma=None if 'sigma' in cfg else options['sigma'])
                 if cfg.get('avatar_generator') is not None:
                     own_generators.add(name)
                 continue
@@ -187,6 +205,47 @@ class AvatarDistiller(ConfigurableDistiller):
                     'the detached teacher, so the connector would get no '
                     'gradient. Put the connector on the student side, or '
                     f"list {name!r} in `exclude_losses`")
+
+    def _standardise_release_connectors(self) -> None:
+        """The release's MGD order for ``uncertainty='release'``.
+
+        The release standardises the raw student before MGD's masking and
+        generation; here that block is the student's ``MGDConnector``, so
+        the connector gets a hook that standardises its input there, and
+        the loss standardises only the Avatars.
+        """
+        users: Dict[str, List[str]] = {}
+        for name, mapping in self.loss_forward_mappings.items():
+            for record in mapping.values():
+                if isinstance(record, dict) and record.get('connector'):
+                    users.setdefault(record['connector'], []).append(name)
+        for name, loss in self.distill_losses.items():
+            if not isinstance(loss, UncertaintyAwareKDLoss) or \
+                    loss.uncertainty != 'release' or \
+                    release_form(loss.base_loss) != 'before_generation':
+                continue
+            record = self.loss_forward_mappings.get(name, {}).get(
+                loss.student_key, {})
+            connector = record.get('connector')
+            module = self.connectors[connector] if connector else None
+            if not isinstance(module, MGDConnector):
+                raise ValueError(
+                    f"AvatarDistiller: loss {name!r} (MGD with uncertainty="
+                    "'release') standardises the student before MGD's "
+                    'masking and generation, so its student input '
+                    f'`{loss.student_key}` must go through an MGDConnector, '
+                    f'but its connector is {connector!r} '
+                    f'({type(module).__name__}); use '
+                    "uncertainty='official' for this loss")
+            others = [n for n in users[connector] if n != name]
+            if others:
+                raise ValueError(
+                    f'AvatarDistiller: the MGDConnector {connector!r} of '
+                    f"loss {name!r} (uncertainty='release') standardises "
+                    f'its input, but losses {others} read it too; give '
+                    'them a connector of their own')
+            standardise_before_generation(module)
+            loss.student_standardised_upstream = True
 
     @staticmethod
     def _keys_of(name: str, teacher_keys: list,
@@ -336,7 +395,8 @@ class AvatarDistiller(ConfigurableDistiller):
                 _check_spatial(generator, loss_name, record, teacher)
                 avatar_cache[cache_key] = generator(teacher)
             loss, stats = loss_module.forward_avatars(
-                forward_kwargs, avatar_cache[cache_key], self.log_stats)
+                forward_kwargs, avatar_cache[cache_key], self.log_stats,
+                perturbations=generator.perturbations)
             losses[loss_name] = loss
             losses.update(_stat_items(loss_name, stats))
             checked.extend((loss_name, key, forward_mappings[key], value)

@@ -1,23 +1,26 @@
 """UncertaintyAwareKDLoss: AKD around any registered distillation loss."""
 import functools
 import inspect
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmrazor.registry import MODELS
 from torch import nn
 
 from ..avatars.avatar_generator import Feature, generator_cfg
-from ..avatars.perturbations import check_real
-from .uncertainty import (avatar_sq_diff, paper_sigma, rms, standardise,
-                          values_per_channel)
+from ..avatars.perturbations import check_real, expected_sq_diff
+from .uncertainty import (RELEASE_FORMS, avatar_sq_diff, paper_sigma,
+                          release_form, rms, standardise, values_per_channel)
 
 # (student, teacher) argument names of the losses in MMRazor and mmakd.
 KNOWN_KEY_PAIRS = (('preds_S', 'preds_T'), ('s_feature', 't_feature'),
                    ('student', 'teacher'), ('s_feat', 't_feat'),
                    ('feat_s', 'feat_t'))
-UNCERTAINTY_MODES = ('paper', 'official', 'none')
+UNCERTAINTY_MODES = ('paper', 'official', 'release', 'none')
+#: How ``'paper'`` estimates ``sigma^2 = E_x E_i[(A_i - T)^2]``.
+SIGMA_MODES = ('sampled', 'expected')
 
 
 def check_uncertainty(owner: str, uncertainty: str) -> None:
@@ -26,6 +29,27 @@ def check_uncertainty(owner: str, uncertainty: str) -> None:
             uncertainty not in UNCERTAINTY_MODES:
         raise ValueError(f'{owner}: `uncertainty` must be one of '
                          f'{UNCERTAINTY_MODES}, but got {uncertainty!r}')
+
+
+def check_sigma(owner: str, sigma: str,
+                uncertainty: Optional[str] = None) -> None:
+    """Raises ValueError, naming ``owner``, unless ``sigma`` is known.
+
+    Args:
+        owner (str): Who takes the value (named in the error).
+        sigma (str): The ``sigma`` value received.
+        uncertainty (str, optional): The ``uncertainty`` given with it;
+            ``'expected'`` only changes ``'paper'``, so any other mode with
+            ``'expected'`` is an error. None: not checked.
+    """
+    if not isinstance(sigma, str) or sigma not in SIGMA_MODES:
+        raise ValueError(f'{owner}: `sigma` must be one of {SIGMA_MODES}, '
+                         f'but got {sigma!r}')
+    if sigma == 'expected' and uncertainty not in (None, 'paper'):
+        raise ValueError(
+            f"{owner}: `sigma`='expected' sets how uncertainty='paper' "
+            "computes sigma, but `uncertainty` is "
+            f"{uncertainty!r}; use uncertainty='paper' or sigma='sampled'")
 
 
 def check_eps(owner: str, key: str, eps: float) -> float:
@@ -90,6 +114,15 @@ class UncertaintyAwareKDLoss(BaseModule):
     - ``'official'``: the authors' released code: student and each Avatar
       standardised per channel with their own batch statistics (a BatchNorm
       without parameters), for any number of channels;
+    - ``'release'``: exactly what the release does per base loss (the same
+      standardisation, applied where the release applies it): for
+      ``ChannelWiseDivergence`` the student only, the Avatars stay raw
+      (``akd_cwd.py``); for ``MGDLoss`` the student *before* MGD's masking
+      and generation, which in MMRazor 1.x is the student's
+      ``MGDConnector``, so ``AvatarDistiller`` standardises there and this
+      loss standardises the Avatars only (``akd_mgd.py``; the loss called
+      outside ``AvatarDistiller`` raises); for every other loss the student
+      and each Avatar, as ``'official'`` (``akd_maskd.py``);
     - ``'none'``: ``S' = S``, ``A'_i = A_i``: Avatars only, for ablation.
 
     Every other input of the base loss (e.g. ground truth) passes through
@@ -102,8 +135,8 @@ class UncertaintyAwareKDLoss(BaseModule):
         base_loss (dict): Config of a distillation loss registered in
             MMRazor's ``MODELS`` (``ChannelWiseDivergence``, ``MGDLoss``,
             ``PKDLoss``, ``L2Loss``, ``KLDivergence``, ``FGDLoss``, ...).
-        uncertainty (str): ``'paper'``, ``'official'`` or ``'none'``.
-            Defaults to ``'paper'``.
+        uncertainty (str): ``'paper'``, ``'official'``, ``'release'`` or
+            ``'none'``. Defaults to ``'paper'``.
         student_key (str, optional): Argument of the base loss's forward that
             takes the student. Inferred from the common names
             (``preds_S``, ``s_feature``, ...) when None.
@@ -116,6 +149,17 @@ class UncertaintyAwareKDLoss(BaseModule):
             Defaults to None.
         eps (float): Relative floor of ``sigma^2`` for ``'paper'``; a finite
             number > 0. Defaults to 1e-2.
+        sigma (str): How ``'paper'`` gets ``sigma^2 = E_x[U]``:
+            ``'sampled'`` from the drawn Avatars, ``U = E_i[(A_i - T)^2]``
+            over the N Avatars; ``'expected'`` from the closed form of that
+            expectation over infinitely many Avatars
+            (:func:`~mmakd.models.avatars.perturbations.expected_sq_diff`:
+            dropout ``T^2 p / (1 - p)``, multiplicative noise
+            ``T^2 std^2``, ...), which removes the noise of the mask draw
+            from sigma. Where the perturbations have no closed form
+            (additive noise composed with others) ``'expected'`` falls back
+            to ``'sampled'`` and logs it once. Only ``'paper'`` uses it.
+            Defaults to ``'sampled'``.
 
     Note:
         Statistics, the scaled student and Avatars, and so the base loss's
@@ -134,9 +178,15 @@ class UncertaintyAwareKDLoss(BaseModule):
                  teacher_key: Optional[str] = None,
                  avatar_generator: Optional[Dict] = None,
                  eps: float = 1e-2,
+                 sigma: str = 'sampled',
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg)
-        self.set_options(uncertainty=uncertainty, eps=eps)
+        check_sigma('UncertaintyAwareKDLoss', sigma, uncertainty)
+        self.set_options(uncertainty=uncertainty, eps=eps, sigma=sigma)
+        #: Set by ``AvatarDistiller`` once the student's ``MGDConnector``
+        #: standardises (``uncertainty='release'`` with ``MGDLoss``).
+        self.student_standardised_upstream = False
+        self._fallback_logged = False
         self.base_loss = self._build_base_loss(base_loss)
         self.base_signature = inspect.signature(self.base_loss.forward)
         self.student_key, self.teacher_key = self._resolve_keys(
@@ -146,17 +196,23 @@ class UncertaintyAwareKDLoss(BaseModule):
 
     def set_options(self,
                     uncertainty: Optional[str] = None,
-                    eps: Optional[float] = None) -> None:
-        """Checks and sets the uncertainty mode and ``eps`` (None: unchanged).
+                    eps: Optional[float] = None,
+                    sigma: Optional[str] = None) -> None:
+        """Checks and sets the uncertainty mode, ``eps`` and ``sigma`` (None:
+        unchanged).
 
         ``AvatarDistiller`` gives its own options to an explicit wrapper that
         does not set them.
 
         Args:
-            uncertainty (str, optional): ``'paper'``, ``'official'`` or
-                ``'none'``.
+            uncertainty (str, optional): ``'paper'``, ``'official'``,
+                ``'release'`` or ``'none'``.
             eps (float, optional): Relative floor of ``sigma^2``; > 0.
+            sigma (str, optional): ``'sampled'`` or ``'expected'``.
         """
+        if sigma is not None:
+            check_sigma('UncertaintyAwareKDLoss', sigma)
+            self.sigma = sigma
         if uncertainty is not None:
             check_uncertainty('UncertaintyAwareKDLoss', uncertainty)
             self.uncertainty = uncertainty
@@ -224,7 +280,8 @@ class UncertaintyAwareKDLoss(BaseModule):
         self,
         inputs: Union[inspect.BoundArguments, Dict],
         avatars: Feature,
-        with_stats: bool = True
+        with_stats: bool = True,
+        perturbations: Optional[Sequence[Any]] = None
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """The AKD loss for given Avatars of the teacher input.
 
@@ -235,6 +292,9 @@ class UncertaintyAwareKDLoss(BaseModule):
                 ``(N, B, ...)`` per level, as made by ``AvatarGenerator``.
             with_stats (bool): Whether to compute the logged statistics.
                 Defaults to True.
+            perturbations (Sequence, optional): The perturbations that made
+                ``avatars``, for ``sigma='expected'``. None: those of this
+                loss's own ``avatar_generator``. Defaults to None.
 
         Returns:
             tuple[Tensor, dict]: The loss, and per level the mean ``sigma``
@@ -256,7 +316,7 @@ class UncertaintyAwareKDLoss(BaseModule):
         stats: Dict[str, torch.Tensor] = {}
         scaled = [
             self._scale_level(s, t, a, stats, level if len(t_levels) > 1
-                              else None, with_stats)
+                              else None, with_stats, perturbations)
             for level, (s, t, a) in enumerate(zip(s_levels, t_levels,
                                                   a_levels))
         ]
@@ -300,7 +360,9 @@ class UncertaintyAwareKDLoss(BaseModule):
     def _scale_level(self, student: torch.Tensor, teacher: torch.Tensor,
                      avatars: torch.Tensor, stats: Dict[str, torch.Tensor],
                      level: Optional[int],
-                     with_stats: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+                     with_stats: bool,
+                     perturbations: Optional[Sequence[Any]] = None
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """The uncertainty-aware factor on one level; fills ``stats``."""
         if avatars.shape[1:] != teacher.shape:
             raise ValueError(
@@ -309,13 +371,18 @@ class UncertaintyAwareKDLoss(BaseModule):
                 f'shape {tuple(teacher.shape)}; expected (N, '
                 f'{", ".join(map(str, teacher.shape))})')
         suffix = '' if level is None else f'_{level}'
-        sq_diff = None
-        if self.uncertainty == 'paper' or with_stats:
+        sq_diff, sigma_sq_diff = None, None
+        if self.uncertainty == 'paper' and self.sigma == 'expected':
+            sigma_sq_diff = self._expected_sq_diff(teacher, perturbations)
+        if (self.uncertainty == 'paper' and sigma_sq_diff is None) or \
+                with_stats:
             sq_diff = avatar_sq_diff(teacher, avatars)
         if with_stats:
             stats[f'spread{suffix}'] = rms(sq_diff)
         if self.uncertainty == 'none':
             return _upcast(student), _upcast(avatars)
+        if self.uncertainty == 'release':
+            return self._release_level(student, avatars)
         if self.uncertainty == 'official':
             for name, x, batch_dim in ((self.student_key, student, 0),
                                        ('Avatars', avatars, 1)):
@@ -339,16 +406,70 @@ class UncertaintyAwareKDLoss(BaseModule):
                 f'`{self.student_key}` has shape {tuple(student.shape)} and '
                 f'`{self.teacher_key}` {tuple(teacher.shape)}; map the '
                 'student through a connector to the teacher\'s shape')
-        sigma = paper_sigma(sq_diff, self.eps)
+        sigma = paper_sigma(
+            sq_diff if sigma_sq_diff is None else sigma_sq_diff, self.eps)
         if with_stats:
             stats[f'sigma{suffix}'] = sigma.mean()
         return student / sigma, avatars / sigma
+
+    def _expected_sq_diff(
+            self, teacher: torch.Tensor,
+            perturbations: Optional[Sequence[Any]]) -> Optional[torch.Tensor]:
+        """Closed-form ``E_i[(A_i - T)^2]`` for ``sigma='expected'``.
+
+        None (and one log line, the first time) where the perturbations
+        have no closed form: sigma then comes from the drawn Avatars.
+        """
+        if perturbations is None:
+            perturbations = self.avatar_generator.perturbations
+        expected = expected_sq_diff(perturbations, teacher)
+        if expected is None and not self._fallback_logged:
+            self._fallback_logged = True
+            print_log(
+                f"{self._name()}: sigma='expected' has no closed form for "
+                f'the perturbations {list(perturbations)}; sigma comes from '
+                "the drawn Avatars, as with sigma='sampled'",
+                logger='current',
+                level=30)
+        return expected
+
+    def _release_level(
+            self, student: torch.Tensor,
+            avatars: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``uncertainty='release'`` on one level: see :data:`RELEASE_FORMS`.
+        """
+        form = release_form(self.base_loss)
+        if form == 'before_generation' and \
+                not self.student_standardised_upstream:
+            raise ValueError(
+                f"{self._name()}: uncertainty='release' with MGD "
+                'standardises the student before MGD\'s masking and '
+                "generation block, the student's MGDConnector, which only "
+                'AvatarDistiller can reach; use this loss in an '
+                "AvatarDistiller with the student's input through an "
+                "MGDConnector, or uncertainty='official'")
+        inputs = ((self.student_key, student, 0, form != 'before_generation'),
+                  ('Avatars', avatars, 1, form != 'student'))
+        for name, x, batch_dim, standardised in inputs:
+            if standardised and (x.dim() < batch_dim + 2 or
+                                 values_per_channel(x.shape, batch_dim) < 2):
+                raise ValueError(
+                    f"{self._name()}: uncertainty='release' standardises "
+                    f'{RELEASE_FORMS[form]} per channel with batch '
+                    'statistics (a BatchNorm in training mode), which needs '
+                    f'more than 1 value per channel, but `{name}` has shape '
+                    f'{tuple(x.shape)}; use \'paper\' or \'none\' for this '
+                    'loss, or a batch of more than one sample')
+        return tuple(
+            standardise(x, batch_dim) if standardised else _upcast(x)
+            for _, x, batch_dim, standardised in inputs)
 
     def _name(self) -> str:
         return f'UncertaintyAwareKDLoss({type(self.base_loss).__name__})'
 
     def extra_repr(self) -> str:
-        return f'uncertainty={self.uncertainty!r}, student_key=' \
+        return f'uncertainty={self.uncertainty!r}, sigma={self.sigma!r}, ' \
+               f'student_key=' \
                f'{self.student_key!r}, teacher_key={self.teacher_key!r}'
 
 

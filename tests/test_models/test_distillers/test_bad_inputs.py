@@ -124,6 +124,23 @@ EXPLICIT_NONE = dict(distill_losses=dict(
                   avatar_generator=3),
     loss_mse=dict(type='L2Loss'), loss_pkd=dict(type='PKDLoss')))
 
+RELEASE_MGD_WITHOUT_CONNECTOR = dict(
+    uncertainty='release',
+    distill_losses=dict(loss_cwd=CWD, loss_mse=dict(type='MGDLoss'),
+                        loss_pkd=dict(type='PKDLoss')),
+    loss_forward_mappings=dict(
+        loss_cwd=distiller_cfg()['loss_forward_mappings']['loss_cwd'],
+        loss_mse=dict(
+            preds_S=dict(recorder='feat', from_student=True,
+                         connector='s_conn'),
+            preds_T=dict(recorder='feat', from_student=False)),
+        loss_pkd=distiller_cfg()['loss_forward_mappings']['loss_pkd']))
+MGD_CONNECTOR = dict(
+    type='MGDConnector', student_channels=8, teacher_channels=8)
+RELEASE_MGD_SHARED_CONNECTOR = dict(
+    RELEASE_MGD_WITHOUT_CONNECTOR,
+    connectors=dict(s_conn=MGD_CONNECTOR))
+
 CASES: List[Case] = [
     # ConfigurableDistiller's own checks, run first on the same inputs.
     Case('loss_forward_mappings', '`[dict(a=1)]` (a list)',
@@ -153,7 +170,22 @@ CASES: List[Case] = [
     # AvatarDistiller's own arguments.
     Case('uncertainty', "`'gaussian'`", distiller(uncertainty='gaussian'),
          ValueError, "`uncertainty` must be one of ('paper', 'official', "
-         "'none'), but got 'gaussian'"),
+         "'release', 'none'), but got 'gaussian'"),
+    Case('sigma', "`'exact'`", distiller(sigma='exact'), ValueError,
+         "`sigma` must be one of ('sampled', 'expected'), but got 'exact'"),
+    Case('sigma', "`'expected'` with `uncertainty='official'`",
+         distiller(sigma='expected', uncertainty='official'), ValueError,
+         "`sigma`='expected' sets how uncertainty='paper' computes sigma, "
+         "but `uncertainty` is 'official'"),
+    Case('uncertainty', "`'release'` on MGD whose student input has no "
+         '`MGDConnector`', distiller(**RELEASE_MGD_WITHOUT_CONNECTOR),
+         ValueError, "must go through an MGDConnector, but its connector is "
+         "'s_conn' (ConvModuleConnector)"),
+    Case('uncertainty', "`'release'` on MGD whose `MGDConnector` other "
+         'losses read too', distiller(**RELEASE_MGD_SHARED_CONNECTOR),
+         ValueError, "the MGDConnector 's_conn' of loss 'loss_mse' "
+         "(uncertainty='release') standardises its input, but losses "
+         "['loss_cwd'] read it too"),
     Case('uncertainty_eps', "`'x'`", distiller(uncertainty_eps='x'),
          TypeError, "`uncertainty_eps` must be a number > 0, but got 'x'"),
     Case('uncertainty_eps', '`inf`', distiller(uncertainty_eps=float('inf')),
@@ -225,6 +257,10 @@ CASES: List[Case] = [
     Case('distill_losses.<loss>.avatar_generator', '`3` (in AvatarDistiller)',
          distiller(**EXPLICIT_NONE), TypeError,
          'UncertaintyAwareKDLoss: `avatar_generator` must be None or a dict'),
+    Case('UncertaintyAwareKDLoss.sigma', "`'expected'` with "
+         "`uncertainty='none'`", wrapper(sigma='expected', uncertainty='none'),
+         ValueError, "`sigma`='expected' sets how uncertainty='paper' "
+         "computes sigma, but `uncertainty` is 'none'"),
     Case('UncertaintyAwareKDLoss.eps', '`inf`', wrapper(eps=float('inf')),
          ValueError, "`eps` (the distiller's `uncertainty_eps`) must be a "
          'finite number > 0, but got inf'),
@@ -244,6 +280,11 @@ CASES: List[Case] = [
                       _LOGITS), ValueError,
          "uncertainty='official' standardises each channel with its batch "
          'statistics'),
+    Case("uncertainty='release'", '`MGDLoss` called outside '
+         '`AvatarDistiller`',
+         wrapped_call('release', dict(type='MGDLoss'), _FEAT, _FEAT),
+         ValueError, "uncertainty='release' with MGD standardises the "
+         "student before MGD's masking and generation block"),
     Case("uncertainty='paper'", 'student (2, 8, 3, 3), teacher (2, 4, 3, 3)',
          wrapped_call('paper', CWD, torch.randn(2, 8, 3, 3), _FEAT),
          ValueError, '`preds_S` has shape (2, 8, 3, 3) and `preds_T` '
