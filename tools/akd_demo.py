@@ -689,7 +689,7 @@ def plot(all_results: Dict[str, dict], path: str) -> None:
         ax.set_xlabel('student iteration')
         ax.set_ylabel(f'validation {task.metric_label}')
         ax.grid(alpha=0.3)
-        ax.legend(loc='lower right', fontsize='small')
+        ax.legend(loc='best', fontsize='small')
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -213,7 +213,7 @@ def plot_stats(work_dirs: Sequence[str],
                ncol=min(len(handles), 4), fontsize='small', frameon=False)
     if title:
         fig.suptitle(title, y=0.995, x=0.01, ha='left', fontsize='medium')
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     fig.savefig(out, dpi=80)
     plt.close(fig)
     return sorted(drawn)
