@@ -1,14 +1,19 @@
 """FGDLoss: Focal and Global Distillation for detectors, MMRazor 1.x style."""
 from typing import Any, Optional, Sequence, Tuple
 
+import mmrazor.models  # noqa: F401  (MMRazor's own losses registered first)
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import constant_init, kaiming_init
 from mmrazor.registry import MODELS
 from torch import nn
 
+#: A name under which mmakd's FGD is always found, whatever else is
+#: registered as ``'FGDLoss'``.
+FGD_ALIAS = 'MMAKDFGDLoss'
 
-@MODELS.register_module()
+
 class FGDLoss(nn.Module):
     """Focal and Global Knowledge Distillation for Detectors (FGD).
 
@@ -61,6 +66,13 @@ class FGDLoss(nn.Module):
     The cell convention is the release's: a box covers rows
     ``floor(y1)..ceil(y2)`` and columns ``floor(x1)..ceil(x2)``, inclusive,
     and its value is ``1 / (rows * cols)`` over that extent.
+
+    Note:
+        Registered in MMRazor's ``MODELS`` as ``'FGDLoss'`` and as
+        ``'MMAKDFGDLoss'`` (see :func:`register_fgd_loss`). A newer MMRazor
+        registers an ``FGDLoss`` of its own, with other arguments; ``import
+        mmakd`` then replaces it under ``'FGDLoss'`` (and logs that it did),
+        so that mmakd's FGD configs keep building this class.
 
     Args:
         in_channels (int, optional): Channels of the student feature. Same
@@ -329,3 +341,34 @@ def _student_channels(in_channels: Optional[int],
         raise ValueError(f'FGDLoss: `in_channels`={in_channels} and '
                          f'`student_channels`={student_channels} differ')
     return in_channels if in_channels is not None else student_channels
+
+
+def register_fgd_loss(cls: type = FGDLoss) -> None:
+    """Registers ``cls`` as ``'FGDLoss'`` and ``'MMAKDFGDLoss'`` in MMRazor.
+
+    ``'FGDLoss'`` is what mmakd's configs name, so it is taken even where
+    another class holds that name (MMRazor's main branch registers an
+    ``FGDLoss`` with other arguments and semantics): that class is replaced,
+    with a warning that names it. Registering mmakd's class again (a module
+    reload) replaces it silently. ``'MMAKDFGDLoss'`` always builds mmakd's.
+
+    Args:
+        cls (type): The class to register. Defaults to :class:`FGDLoss`.
+    """
+    existing = MODELS.module_dict.get('FGDLoss')
+    if existing is not None and (existing.__module__,
+                                 existing.__qualname__) != (cls.__module__,
+                                                            cls.__qualname__):
+        print_log(
+            "mmakd: MMRazor's MODELS already has an 'FGDLoss' "
+            f'({existing.__module__}.{existing.__qualname__}); '
+            f"type='FGDLoss' now builds mmakd's {cls.__qualname__} "
+            f"(also registered as {FGD_ALIAS!r}), which mmakd's FGD "
+            'configs expect',
+            logger='current',
+            level=30)
+    MODELS.register_module(name='FGDLoss', module=cls, force=True)
+    MODELS.register_module(name=FGD_ALIAS, module=cls, force=True)
+
+
+register_fgd_loss()

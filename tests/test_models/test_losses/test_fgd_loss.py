@@ -7,16 +7,16 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
-import mmakd  # noqa: F401  (before mmrazor.models)
-from mmakd.models.losses import FGDLoss
-from mmakd.models.losses.fgd_loss import fgd_masks
-from mmakd.utils import disable_downloads, load_config, resolve_cfg_paths
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from mmrazor.registry import MODELS
+
+import mmakd  # noqa: F401  (before mmrazor.models)
+from mmakd.models.losses import FGDLoss
+from mmakd.models.losses.fgd_loss import fgd_masks
+from mmakd.utils import disable_downloads, load_config, resolve_cfg_paths
 
 RETINA_CWD = \
     'mmrazor::distill/mmdet/cwd/cwd_fpn_retina_r101_retina_r50_1x_coco.py'
@@ -438,3 +438,44 @@ def test_fpn_teacher_distill_generic_recorder_and_wrapped_fgd():
     model, log_vars = one_training_step(
         fgd_retina_recipe(FORWARD_METHOD, wrap='official'))
     check_step(model, log_vars)
+
+
+_FOREIGN_FGD = '''
+import sys
+from mmrazor.registry import MODELS
+
+
+@MODELS.register_module()
+class FGDLoss:
+    """Stands for the FGDLoss that a newer MMRazor registers."""
+
+
+import mmakd
+from mmakd.models.losses import FGDLoss as MMAKDFGDLoss
+from mmrazor.registry import MODELS
+
+print(MODELS.get('FGDLoss') is MMAKDFGDLoss,
+      MODELS.get('MMAKDFGDLoss') is MMAKDFGDLoss,
+      type(MODELS.build(dict(type='FGDLoss', in_channels=4))).__module__)
+'''
+
+
+def test_import_survives_an_mmrazor_that_registers_fgd_loss():
+    """``type='FGDLoss'`` builds mmakd's, with a warning naming the other."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, '-c', _FOREIGN_FGD],
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[-1].split() == [
+        'True', 'True', 'mmakd.models.losses.fgd_loss'
+    ]
+    assert "already has an 'FGDLoss' (__main__.FGDLoss)" in proc.stdout + \
+        proc.stderr
+
+
+def test_fgd_loss_is_registered_under_both_names():
+    assert MODELS.get('FGDLoss') is FGDLoss
+    assert MODELS.get('MMAKDFGDLoss') is FGDLoss
