@@ -4,6 +4,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
+from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
 from .perturbations import PERTURBATIONS
@@ -108,9 +109,7 @@ class AvatarGenerator(BaseModule):
                             f"dict with a 'type', but got {cfg!r}")
         args = dict(cfg)
         name = args.pop('type')
-        # get(), not build(): build() would look the type up in the default
-        # scope's registry (mmrazor's MODELS) instead of this one.
-        perturbation_cls = PERTURBATIONS.get(name)
+        perturbation_cls = PERTURBATIONS.get(name)  # for a named error
         if perturbation_cls is None:
             raise KeyError(
                 f'AvatarGenerator: unknown `perturbation` type {name!r}; '
@@ -122,7 +121,10 @@ class AvatarGenerator(BaseModule):
                 f'AvatarGenerator: `perturbation` {cfg!r}: {err}; '
                 f'{name} takes {inspect.signature(perturbation_cls)}') \
                 from None
-        return perturbation_cls(**args)
+        # In mmakd's scope, so that build() searches PERTURBATIONS itself
+        # whatever the default scope (mmrazor's, mmdet's) is.
+        with DefaultScope.overwrite_default_scope(PERTURBATIONS.scope):
+            return PERTURBATIONS.build(cfg)
 
     @property
     def needs_spatial(self) -> bool:

@@ -1,9 +1,9 @@
 import pytest
 import torch
+from mmrazor.registry import MODELS
 
 import mmakd  # noqa: F401
 from mmakd.models.avatars import AvatarGenerator
-from mmrazor.registry import MODELS
 
 DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
 
@@ -12,6 +12,27 @@ def test_registered_in_mmrazor_scope():
     gen = MODELS.build(dict(type='mmrazor.AvatarGenerator', num_avatars=3))
     assert isinstance(gen, AvatarGenerator)
     assert gen.num_avatars == 3
+
+
+@pytest.mark.parametrize('scope', ['mmrazor', 'mmdet', None])
+def test_perturbations_build_from_their_registry_in_any_scope(
+        scope, monkeypatch):
+    """``PERTURBATIONS.build`` finds the type whatever the default scope,
+    without mmengine's 'failed to search registry' fallback."""
+    import mmengine.logging
+    from mmengine.registry import DefaultScope
+    logged = []
+    monkeypatch.setattr(mmengine.logging, 'print_log',
+                        lambda msg, *a, **kw: logged.append(msg))
+    with DefaultScope.overwrite_default_scope(scope):
+        gen = AvatarGenerator(
+            perturbation=[dict(type='ChannelDropout', p=0.2),
+                          dict(type='mmakd.GaussianNoise', std=0.1)])
+    assert [type(p).__name__ for p in gen.perturbations] == [
+        'ChannelDropout', 'GaussianNoise'
+    ]
+    assert gen.perturbations[0].p == 0.2
+    assert not [m for m in logged if 'Failed to search registry' in m]
 
 
 def test_stacks_n_avatars_per_level():
