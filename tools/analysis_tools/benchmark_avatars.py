@@ -69,24 +69,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def akd_state_dict(base_state: Dict[str, torch.Tensor],
-                   akd_state: Dict[str, torch.Tensor]) -> Dict:
-    """``base_state`` under the key names of the AKD model.
-
-    A wrapped loss keeps its parameters (e.g. FGD's context blocks) under
-    ``distill_losses.<name>.base_loss.``; everything else keeps its name.
-    """
-    marker = 'distill_losses.'
-    renamed = {}
-    for key, value in base_state.items():
-        if key not in akd_state and marker in key:
-            head, rest = key.split(marker, 1)
-            name, _, tail = rest.partition('.')
-            key = f'{head}{marker}{name}.base_loss.{tail}'
-        renamed[key] = value
-    return renamed
-
-
 def build_variants(cfg: Config, args) -> Dict[str, torch.nn.Module]:
     """Student alone, base KD and one AKD model per mode, same weights."""
     model_cfg = disable_downloads(resolve_cfg_paths(cfg.model))
@@ -101,8 +83,9 @@ def build_variants(cfg: Config, args) -> Dict[str, torch.nn.Module]:
             uncertainty=mode,
             avatar_generator=dict(num_avatars=args.num_avatars))
         akd = MODELS.build(akd_cfg)
-        akd.load_state_dict(
-            akd_state_dict(base.state_dict(), akd.state_dict()), strict=True)
+        # Wrapped losses read base KD's loss parameters (FGD's blocks) under
+        # their base-KD names: a plain, strict load.
+        akd.load_state_dict(base.state_dict(), strict=True)
         variants[f'AKD ({mode})'] = akd
     for model in variants.values():
         model.to(args.device)

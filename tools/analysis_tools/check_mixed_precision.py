@@ -68,7 +68,8 @@ def _build(base: Dict, mode: str, device: str):
     torch.manual_seed(0)  # FGD's blocks get the same weights every time
     return MODELS.build(
         dict(type='UncertaintyAwareKDLoss', base_loss=base,
-             uncertainty=mode)).to(device)
+             uncertainty=mode,
+             avatar_generator=dict())).to(device)  # its own generator
 
 
 def _loss_and_grad(loss_module, student, teacher, avatars, extra: Dict,

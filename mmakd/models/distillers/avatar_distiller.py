@@ -1,4 +1,5 @@
 """AvatarDistiller: MMRazor's ConfigurableDistiller with Avatars."""
+import inspect
 import math
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
@@ -12,10 +13,10 @@ from torch import nn
 
 from ..avatars.avatar_generator import generator_cfg
 from ..losses.uncertainty import release_form, standardise_before_generation
-from ..losses.uncertainty_aware_kd_loss import (KNOWN_KEY_PAIRS,
-                                                UncertaintyAwareKDLoss,
+from ..losses.uncertainty_aware_kd_loss import (UncertaintyAwareKDLoss,
                                                 check_eps, check_sigma,
-                                                check_uncertainty)
+                                                check_uncertainty,
+                                                resolve_keys)
 
 #: Iterations checked for NaN/inf on every device before the interval rules.
 FIRST_CHECKED_ITERS = 10
@@ -125,10 +126,8 @@ class AvatarDistiller(ConfigurableDistiller):
         self.avatar_generator = MODELS.build(gen_cfg)
         self.log_stats = log_stats
         self.check_finite_interval = check_finite_interval
-        self._own_generators = self._wrap_losses(
-            distill_losses or {}, exclude,
-            dict(uncertainty=uncertainty, eps=eps, sigma=sigma,
-                 avatar_generator=gen_cfg))
+        self._wrap_losses(distill_losses or {}, exclude,
+                          dict(uncertainty=uncertainty, eps=eps, sigma=sigma))
         self._check_teacher_connectors()
         self._standardise_release_connectors()
         # Finite-check state: calls without a runner, first loss values.
@@ -138,21 +137,18 @@ class AvatarDistiller(ConfigurableDistiller):
         self._warned: Set[str] = set()
 
     def _wrap_losses(self, cfgs: Dict[str, Any], exclude: Set[str],
-                     options: Dict[str, Any]) -> Set[str]:
+                     options: Dict[str, Any]) -> None:
         """Wraps each built teacher-reading loss in the distill losses.
 
-        Explicit wrappers get the distiller's ``uncertainty`` and ``eps``
-        where their config does not set them.
+        Explicit wrappers get the distiller's ``uncertainty``, ``eps`` and
+        ``sigma`` where their config does not set them. Wrappers made here
+        have no generator of their own: this distiller supplies the Avatars.
 
         Args:
             cfgs (dict): ``distill_losses`` as given.
             exclude (set[str]): Names to leave as they are.
-            options (dict): ``uncertainty``, ``eps`` and the generator config.
-
-        Returns:
-            set[str]: Explicit wrappers that bring a generator of their own.
+            options (dict): ``uncertainty``, ``eps`` and ``sigma``.
         """
-        own_generators = set()
         for name, loss in list(self.distill_losses.items()):
             cfg = cfgs.get(name, {})
             if isinstance(loss, UncertaintyAwareKDLoss):
@@ -161,8 +157,6 @@ class AvatarDistiller(ConfigurableDistiller):
                     if 'uncertainty' in cfg else options['uncertainty'],
                     eps=None if 'eps' in cfg else options['eps'],
                     sigma=None if 'sigma' in cfg else options['sigma'])
-                if cfg.get('avatar_generator') is not None:
-                    own_generators.add(name)
                 continue
             mapping = self.loss_forward_mappings.get(name, {})
             teacher_keys = [
@@ -172,14 +166,14 @@ class AvatarDistiller(ConfigurableDistiller):
             ]
             if name in exclude or not teacher_keys:
                 continue
-            student_key, teacher_key = self._keys_of(name, teacher_keys,
-                                                     mapping)
+            student_key, teacher_key = resolve_keys(
+                'AvatarDistiller', name, inspect.signature(loss.forward),
+                mapping=mapping)
             self.distill_losses[name] = UncertaintyAwareKDLoss(
                 base_loss=loss,
                 student_key=student_key,
                 teacher_key=teacher_key,
                 **options)
-        return own_generators
 
     def _check_teacher_connectors(self) -> None:
         """Rejects a trainable connector on a record that becomes Avatars.
@@ -246,32 +240,6 @@ class AvatarDistiller(ConfigurableDistiller):
                     'them a connector of their own')
             standardise_before_generation(module)
             loss.student_standardised_upstream = True
-
-    @staticmethod
-    def _keys_of(name: str, teacher_keys: list,
-                 mapping: Dict) -> Tuple[str, str]:
-        """(student, teacher) arguments of loss ``name``, from its mapping."""
-        if len(teacher_keys) > 1:
-            raise ValueError(
-                f'AvatarDistiller: loss {name!r} reads {len(teacher_keys)} '
-                f'teacher records ({teacher_keys}); write it as '
-                "dict(type='UncertaintyAwareKDLoss', base_loss=..., "
-                'teacher_key=..., student_key=...) to say which one becomes '
-                'the Avatars, or list it in `exclude_losses`')
-        teacher_key = teacher_keys[0]
-        student_keys = [
-            key for key, record in mapping.items()
-            if isinstance(record, dict) and record.get('from_student')
-        ]
-        paired = [s for s, t in KNOWN_KEY_PAIRS if t == teacher_key]
-        candidates = [k for k in student_keys if k in paired] or student_keys
-        if len(candidates) != 1:
-            raise ValueError(
-                f'AvatarDistiller: cannot tell which student input of loss '
-                f'{name!r} ({student_keys}) pairs with its teacher input '
-                f'{teacher_key!r}; write it as an explicit '
-                "dict(type='UncertaintyAwareKDLoss', student_key=..., ...)")
-        return candidates[0], teacher_key
 
     def prepare_from_teacher(self, model: nn.Module) -> None:
         """Initialises the teacher recorders; checks what the Avatars need.
@@ -361,9 +329,9 @@ class AvatarDistiller(ConfigurableDistiller):
                     name, {})]
 
     def _generator_of(self, name: str, loss: UncertaintyAwareKDLoss):
-        """The generator that makes loss ``name``'s Avatars."""
-        return loss.avatar_generator if name in self._own_generators \
-            else self.avatar_generator
+        """The generator that makes loss ``name``'s Avatars: the loss's own,
+        else this distiller's."""
+        return loss.avatar_generator or self.avatar_generator
 
     def compute_distill_losses(self) -> Dict[str, torch.Tensor]:
         """Computes every distill loss, wrapped ones on shared Avatars.

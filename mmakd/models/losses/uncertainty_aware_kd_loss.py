@@ -74,6 +74,86 @@ def check_eps(owner: str, key: str, eps: float) -> float:
     return eps
 
 
+def resolve_keys(owner: str,
+                 loss: str,
+                 signature: inspect.Signature,
+                 student_key: Optional[str] = None,
+                 teacher_key: Optional[str] = None,
+                 mapping: Optional[Dict] = None) -> Tuple[str, str]:
+    """The (student, teacher) arguments of a base loss's ``forward``.
+
+    The one place that tells them apart, for ``UncertaintyAwareKDLoss``
+    and ``AvatarDistiller``: given keys are checked against ``signature``;
+    otherwise, with a ``loss_forward_mappings`` entry, the teacher is its
+    one ``from_student=False`` argument and the student the student
+    argument that pairs with it (:data:`KNOWN_KEY_PAIRS`, or the only
+    one); without, the first pair of :data:`KNOWN_KEY_PAIRS` in
+    ``signature``.
+
+    Args:
+        owner (str): Who asks (named in the error): ``'AvatarDistiller'``
+            or ``'UncertaintyAwareKDLoss'``.
+        loss (str): The loss (named in the error): its name in
+            ``distill_losses`` with ``mapping``, else its class name.
+        signature (inspect.Signature): The base loss's ``forward``.
+        student_key (str, optional): Given student argument.
+        teacher_key (str, optional): Given teacher argument.
+        mapping (dict, optional): The loss's ``loss_forward_mappings``
+            entry (argument -> record config). Defaults to None.
+
+    Returns:
+        tuple[str, str]: ``(student_key, teacher_key)``.
+
+    Raises:
+        ValueError: A given key is not an argument, both are the same, or
+            they cannot be inferred (none or several candidates).
+    """
+    params = signature.parameters
+    if student_key is None and teacher_key is None and mapping is not None:
+        teacher_keys = [
+            key for key, record in mapping.items()
+            if isinstance(record, dict) and record.get('from_student') is False
+        ]
+        if len(teacher_keys) != 1:
+            raise ValueError(
+                f'{owner}: loss {loss!r} reads {len(teacher_keys)} teacher '
+                f'records ({teacher_keys}); write it as '
+                "dict(type='UncertaintyAwareKDLoss', base_loss=..., "
+                'teacher_key=..., student_key=...) to say which one becomes '
+                'the Avatars, or list it in `exclude_losses`')
+        teacher_key = teacher_keys[0]
+        student_keys = [
+            key for key, record in mapping.items()
+            if isinstance(record, dict) and record.get('from_student')
+        ]
+        paired = [s for s, t in KNOWN_KEY_PAIRS if t == teacher_key]
+        candidates = [k for k in student_keys if k in paired] or student_keys
+        if len(candidates) != 1:
+            raise ValueError(
+                f'{owner}: cannot tell which student input of loss {loss!r} '
+                f'({student_keys}) pairs with its teacher input '
+                f'{teacher_key!r}; write it as an explicit '
+                "dict(type='UncertaintyAwareKDLoss', student_key=..., ...)")
+        return candidates[0], teacher_key
+    if student_key is None and teacher_key is None:
+        for pair in KNOWN_KEY_PAIRS:
+            if all(k in params for k in pair):
+                return pair
+        raise ValueError(
+            f'{owner}: cannot tell which argument of {loss}.forward'
+            f'{signature} is the student and which the teacher; set '
+            '`student_key` and `teacher_key`')
+    for arg, key in (('student_key', student_key), ('teacher_key',
+                                                    teacher_key)):
+        if key not in params:
+            raise ValueError(f'{owner}: `{arg}`={key!r} is not an argument '
+                             f'of {loss}.forward{signature}')
+    if student_key == teacher_key:
+        raise ValueError(f'{owner}: `student_key` and `teacher_key` are '
+                         f'both {student_key!r}')
+    return student_key, teacher_key
+
+
 def is_wrapper_cfg(cfg: Dict) -> bool:
     """Whether a loss config builds an :class:`UncertaintyAwareKDLoss`."""
     loss_type = cfg.get('type')
@@ -142,11 +222,12 @@ class UncertaintyAwareKDLoss(BaseModule):
             (``preds_S``, ``s_feature``, ...) when None.
         teacher_key (str, optional): Argument that takes the teacher, which
             becomes the Avatars. Inferred like ``student_key`` when None.
-        avatar_generator (dict, optional): Config of the
-            :class:`AvatarGenerator` used when this loss is called directly;
-            None or a dict without ``type`` starts from the default (one
-            Avatar, element dropout 0.1), as in ``AvatarDistiller``.
-            Defaults to None.
+        avatar_generator (dict, optional): Config of an
+            :class:`AvatarGenerator` of this loss's own (a dict without
+            ``type`` updates the default: one Avatar, element dropout 0.1).
+            None: no generator of its own; the caller supplies the Avatars
+            (``AvatarDistiller`` its shared generator's), and a direct call
+            draws them with the default generator. Defaults to None.
         eps (float): Relative floor of ``sigma^2`` for ``'paper'``; a finite
             number > 0. Defaults to 1e-2.
         sigma (str): How ``'paper'`` gets ``sigma^2 = E_x[U]``:
@@ -167,6 +248,12 @@ class UncertaintyAwareKDLoss(BaseModule):
         ``S / sigma`` or a batch variance of features of magnitude 1e3
         overflows fp16. Float32 features are used as they are.
         init_cfg (dict, optional): mmengine initialisation config.
+
+    Note:
+        A base-KD checkpoint loads into this wrapper as it is: the base
+        loss's parameters saved under ``<prefix>.`` (e.g. FGD's context
+        blocks, ``distill_losses.loss_fgd.conv_mask_s.weight``) are read as
+        ``<prefix>.base_loss.``, also with ``strict=True``.
     """
 
     forward = _BaseLossSignature()
@@ -189,10 +276,13 @@ class UncertaintyAwareKDLoss(BaseModule):
         self._fallback_logged = False
         self.base_loss = self._build_base_loss(base_loss)
         self.base_signature = inspect.signature(self.base_loss.forward)
-        self.student_key, self.teacher_key = self._resolve_keys(
-            student_key, teacher_key)
-        self.avatar_generator = MODELS.build(
-            generator_cfg('UncertaintyAwareKDLoss', avatar_generator))
+        self.student_key, self.teacher_key = resolve_keys(
+            'UncertaintyAwareKDLoss',
+            type(self.base_loss).__name__, self.base_signature, student_key,
+            teacher_key)
+        self.avatar_generator = None if avatar_generator is None else \
+            MODELS.build(
+                generator_cfg('UncertaintyAwareKDLoss', avatar_generator))
 
     def set_options(self,
                     uncertainty: Optional[str] = None,
@@ -245,35 +335,14 @@ class UncertaintyAwareKDLoss(BaseModule):
                             'once')
         return MODELS.build(cfg)
 
-    def _resolve_keys(self, student_key: Optional[str],
-                      teacher_key: Optional[str]) -> Tuple[str, str]:
-        params = self.base_signature.parameters
-        name = type(self.base_loss).__name__
-        if student_key is None and teacher_key is None:
-            for pair in KNOWN_KEY_PAIRS:
-                if all(k in params for k in pair):
-                    return pair
-            raise ValueError(
-                f'UncertaintyAwareKDLoss: cannot tell which argument of '
-                f'{name}.forward{self.base_signature} is the student and '
-                'which the teacher; set `student_key` and `teacher_key`')
-        for arg, key in (('student_key', student_key), ('teacher_key',
-                                                        teacher_key)):
-            if key not in params:
-                raise ValueError(
-                    f'UncertaintyAwareKDLoss: `{arg}`={key!r} is not an '
-                    f'argument of {name}.forward{self.base_signature}')
-        if student_key == teacher_key:
-            raise ValueError('UncertaintyAwareKDLoss: `student_key` and '
-                             f'`teacher_key` are both {student_key!r}')
-        return student_key, teacher_key
-
     def _forward(self, *args, **kwargs) -> torch.Tensor:
         """Makes Avatars of the teacher input, then :meth:`forward_avatars`."""
         bound = self.base_signature.bind(*args, **kwargs)
         teacher = bound.arguments[self.teacher_key]
+        generator = self.avatar_generator or default_generator()
         loss, _ = self.forward_avatars(
-            bound, self.avatar_generator(teacher), with_stats=False)
+            bound, generator(teacher), with_stats=False,
+            perturbations=generator.perturbations)
         return loss
 
     def forward_avatars(
@@ -421,7 +490,8 @@ class UncertaintyAwareKDLoss(BaseModule):
         have no closed form: sigma then comes from the drawn Avatars.
         """
         if perturbations is None:
-            perturbations = self.avatar_generator.perturbations
+            perturbations = (self.avatar_generator
+                             or default_generator()).perturbations
         expected = expected_sq_diff(perturbations, teacher)
         if expected is None and not self._fallback_logged:
             self._fallback_logged = True
@@ -464,6 +534,24 @@ class UncertaintyAwareKDLoss(BaseModule):
             standardise(x, batch_dim) if standardised else _upcast(x)
             for _, x, batch_dim, standardised in inputs)
 
+    def _load_from_state_dict(self, state_dict: Dict, prefix: str, *args,
+                              **kwargs) -> None:
+        """As ``nn.Module``'s, after renaming base-KD keys.
+
+        A checkpoint of the recipe without Avatars holds this loss's
+        parameters as ``<prefix><name>``; they are moved to
+        ``<prefix>base_loss.<name>`` where this wrapper expects them and
+        the checkpoint has no such key.
+        """
+        inner = prefix + 'base_loss.'
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            if key.startswith(inner):
+                continue
+            renamed = inner + key[len(prefix):]
+            if renamed not in state_dict:
+                state_dict[renamed] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _name(self) -> str:
         return f'UncertaintyAwareKDLoss({type(self.base_loss).__name__})'
 
@@ -493,3 +581,13 @@ def _like(template: Feature, levels: List[torch.Tensor]) -> Feature:
     if isinstance(template, (tuple, list)):
         return type(template)(levels)
     return levels[0]
+
+
+@functools.lru_cache(maxsize=None)
+def default_generator() -> nn.Module:
+    """The generator of a wrapper without one of its own, called directly.
+
+    One instance: perturbations hold no state (they draw from torch's
+    global random generator) and the generator has no parameters.
+    """
+    return MODELS.build(generator_cfg('UncertaintyAwareKDLoss', None))

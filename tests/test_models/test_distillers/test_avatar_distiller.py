@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 import mmakd  # noqa: F401
-from mmakd.models import AvatarDistiller, UncertaintyAwareKDLoss
+from mmakd.models import (AvatarDistiller, AvatarGenerator,
+                          UncertaintyAwareKDLoss)
 from mmrazor.models.distillers import ConfigurableDistiller
 from mmrazor.registry import MODELS
 
@@ -257,7 +258,59 @@ def test_wrapper_given_as_a_class_is_recognised():
     wrapped = setup.distiller.distill_losses['loss_cwd']
     assert type(wrapped.base_loss).__name__ == 'ChannelWiseDivergence'
     assert wrapped.avatar_generator.num_avatars == 2  # its own generator
-    assert 'loss_cwd' in setup.distiller._own_generators
+    assert setup.distiller._generator_of('loss_cwd', wrapped) is \
+        wrapped.avatar_generator
+
+
+def test_auto_wrapped_losses_have_no_generator_of_their_own():
+    setup = Setup()
+    for name, loss in setup.distiller.distill_losses.items():
+        assert loss.avatar_generator is None, name
+        assert setup.distiller._generator_of(name, loss) is \
+            setup.distiller.avatar_generator
+    assert not any(
+        isinstance(m, AvatarGenerator)
+        for m in setup.distiller.distill_losses.modules())
+
+
+def test_base_kd_state_dict_loads_into_the_akd_distiller_strictly():
+    """Loss parameters saved by base KD (FGD's context blocks) reach the
+    wrapped loss, with ``strict=True`` and no key mapping by the caller."""
+
+    def build(distiller_type):
+        return MODELS.build(
+            dict(
+                type=distiller_type,
+                student_recorders=dict(
+                    fpn=dict(type='ModuleOutputs', source='neck')),
+                teacher_recorders=dict(
+                    fpn=dict(type='ModuleOutputs', source='neck')),
+                distill_losses=dict(
+                    loss_fgd=dict(type='FGDLoss', in_channels=8)),
+                loss_forward_mappings=dict(
+                    loss_fgd=dict(
+                        preds_S=dict(from_student=True, recorder='fpn'),
+                        preds_T=dict(from_student=False, recorder='fpn'),
+                        data_samples=dict(from_student=True,
+                                          recorder='fpn')))))
+
+    torch.manual_seed(0)
+    base = build('ConfigurableDistiller')
+    torch.manual_seed(1)
+    akd = build('AvatarDistiller')
+    base_state = base.state_dict()
+    assert 'distill_losses.loss_fgd.conv_mask_s.weight' in base_state
+    result = akd.load_state_dict(base_state, strict=True)
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    wrapped = akd.distill_losses['loss_fgd'].base_loss
+    for name, value in base.distill_losses['loss_fgd'].state_dict().items():
+        assert torch.equal(wrapped.state_dict()[name], value), name
+    # An AKD checkpoint loads as before.
+    again = build('AvatarDistiller')
+    again.load_state_dict(akd.state_dict(), strict=True)
+    assert torch.equal(
+        again.distill_losses['loss_fgd'].base_loss.conv_mask_s.weight,
+        base_state['distill_losses.loss_fgd.conv_mask_s.weight'])
 
 
 def test_trainable_teacher_connector_is_an_error_unless_excluded():

@@ -10,6 +10,7 @@ from mmengine.logging import MessageHub, MMLogger
 
 import mmakd  # noqa: F401
 from mmakd.models import UncertaintyAwareKDLoss
+from mmakd.models.losses.uncertainty_aware_kd_loss import default_generator
 from mmakd.models.distillers.avatar_distiller import (FIRST_CHECKED_ITERS,
                                                       should_check)
 
@@ -131,6 +132,9 @@ def test_generator_forms_are_the_same_for_both(given, num_avatars, p):
     from_distiller = Setup(avatar_generator=given).distiller.avatar_generator
     from_wrapper = UncertaintyAwareKDLoss(
         base_loss=CWD, avatar_generator=given).avatar_generator
+    if given is None:  # the wrapper's own: none; a direct call: the default
+        assert from_wrapper is None
+        from_wrapper = default_generator()
     for gen in (from_distiller, from_wrapper):
         assert gen.num_avatars == num_avatars
         assert gen.perturbations[0].p == p

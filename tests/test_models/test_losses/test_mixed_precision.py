@@ -48,7 +48,8 @@ def samples() -> List[DetDataSample]:
 def build(base: Dict, mode: str):
     torch.manual_seed(0)  # FGD's blocks: the same weights in every run
     return MODELS.build(
-        dict(type='UncertaintyAwareKDLoss', base_loss=base, uncertainty=mode))
+        dict(type='UncertaintyAwareKDLoss', base_loss=base, uncertainty=mode,
+             avatar_generator=dict()))  # its own, default generator
 
 
 def loss_and_grad(loss_module,
