@@ -49,11 +49,50 @@ def paper_sigma(sq_diff: torch.Tensor, eps: float) -> torch.Tensor:
         Tensor: sigma of shape ``(1, ...)``, broadcastable to ``S`` and
         ``A_i``.
     """
-    sigma2 = sq_diff.mean(dim=0, keepdim=True)
-    level_mean = sigma2.mean()
-    # torch.where, not `if`: no host-device sync on the training path.
-    return torch.where(level_mean > 0, (sigma2 + eps * level_mean).sqrt(),
-                       torch.ones_like(sigma2))
+    return sigma_of(sq_diff.mean(dim=0, keepdim=True), eps)
+
+
+def sampled_sigma_sq(teacher: torch.Tensor,
+                     avatars: torch.Tensor) -> torch.Tensor:
+    """``sigma^2 = E_x E_i[(A_i - T)^2]`` in one pass over the Avatars.
+
+    The same value as ``avatar_sq_diff(teacher, avatars).mean(0, True)``
+    (the mean over the N Avatars and the batch at once), with one
+    Avatar-sized temporary instead of three. Float32 (float64) inputs are
+    not copied; fp16 and bf16 are upcast before the difference.
+
+    Args:
+        teacher (Tensor): Vanilla teacher feature ``T``, shape ``(B, ...)``.
+        avatars (Tensor): Avatars ``A``, shape ``(N, B, ...)``.
+
+    Returns:
+        Tensor: ``sigma^2`` of shape ``(1, ...)``, float32 (or float64).
+    """
+    diff = torch.sub(_statistic(avatars), _statistic(teacher))
+    return diff.square_().mean(dim=(0, 1)).unsqueeze(0)
+
+
+def sigma_of(sigma_sq: torch.Tensor, eps: float) -> torch.Tensor:
+    """``sigma = sqrt(sigma^2 + eps * mean(sigma^2))``; 1 where the level's
+    ``sigma^2`` is 0 everywhere (no perturbation). See :func:`paper_sigma`.
+
+    Args:
+        sigma_sq (Tensor): ``E_x E_i[(A_i - T)^2]``, ``(1, ...)``.
+        eps (float): Relative floor of ``sigma^2``.
+
+    Returns:
+        Tensor: sigma, the shape of ``sigma_sq``.
+    """
+    level_mean = sigma_sq.mean()
+    # Adds 1 to the zeros of an unperturbed level and 0 otherwise: one
+    # kernel, and no host-device sync on the training path.
+    return sigma_sq.add(eps * level_mean + (level_mean == 0)).sqrt_()
+
+
+def _statistic(x: torch.Tensor) -> torch.Tensor:
+    """Detached; fp16/bf16 as float32, float32 and float64 as they are."""
+    x = x.detach()
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def values_per_channel(shape: torch.Size, batch_dim: int = 0) -> int:

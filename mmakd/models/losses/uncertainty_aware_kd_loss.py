@@ -11,8 +11,8 @@ from torch import nn
 
 from ..avatars.avatar_generator import Feature, generator_cfg
 from ..avatars.perturbations import check_real, expected_sq_diff
-from .uncertainty import (RELEASE_FORMS, avatar_sq_diff, paper_sigma,
-                          release_form, rms, standardise, values_per_channel)
+from .uncertainty import (RELEASE_FORMS, release_form, sampled_sigma_sq,
+                          sigma_of, standardise, values_per_channel)
 
 # (student, teacher) argument names of the losses in MMRazor and mmakd.
 KNOWN_KEY_PAIRS = (('preds_S', 'preds_T'), ('s_feature', 't_feature'),
@@ -440,14 +440,18 @@ class UncertaintyAwareKDLoss(BaseModule):
                 f'shape {tuple(teacher.shape)}; expected (N, '
                 f'{", ".join(map(str, teacher.shape))})')
         suffix = '' if level is None else f'_{level}'
-        sq_diff, sigma_sq_diff = None, None
+        # sigma^2 = E_x E_i[(A_i - T)^2], (1, ...): closed form or sampled.
+        sigma_sq = None
         if self.uncertainty == 'paper' and self.sigma == 'expected':
-            sigma_sq_diff = self._expected_sq_diff(teacher, perturbations)
-        if (self.uncertainty == 'paper' and sigma_sq_diff is None) or \
-                with_stats:
-            sq_diff = avatar_sq_diff(teacher, avatars)
-        if with_stats:
-            stats[f'spread{suffix}'] = rms(sq_diff)
+            expected = self._expected_sq_diff(teacher, perturbations)
+            if expected is not None:
+                sigma_sq = expected.mean(dim=0, keepdim=True)
+        if (self.uncertainty == 'paper' and sigma_sq is None) or with_stats:
+            sampled = sampled_sigma_sq(teacher, avatars)
+            if with_stats:  # RMS Avatar-teacher difference: sqrt(E[U])
+                stats[f'spread{suffix}'] = sampled.mean().sqrt()
+            if sigma_sq is None:
+                sigma_sq = sampled
         if self.uncertainty == 'none':
             return _upcast(student), _upcast(avatars)
         if self.uncertainty == 'release':
@@ -475,8 +479,7 @@ class UncertaintyAwareKDLoss(BaseModule):
                 f'`{self.student_key}` has shape {tuple(student.shape)} and '
                 f'`{self.teacher_key}` {tuple(teacher.shape)}; map the '
                 'student through a connector to the teacher\'s shape')
-        sigma = paper_sigma(
-            sq_diff if sigma_sq_diff is None else sigma_sq_diff, self.eps)
+        sigma = sigma_of(sigma_sq, self.eps)
         if with_stats:
             stats[f'sigma{suffix}'] = sigma.mean()
         return student / sigma, avatars / sigma
