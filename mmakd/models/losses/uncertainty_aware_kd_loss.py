@@ -390,29 +390,55 @@ class UncertaintyAwareKDLoss(BaseModule):
                                                   a_levels))
         ]
         num_avatars = a_levels[0].shape[0]
+        stacking = stacking_of(self.base_loss) if num_avatars > 1 else None
+        if stacking is not None:
+            # E_i[L(S', A'_i)] as one call on the Avatars stacked along the
+            # batch: the allow-listed losses are batch means (STACKABLE).
+            students = [
+                _repeat(s, num_avatars) if stacking == 'repeat' else s
+                for s, _ in scaled
+            ]
+            avatars_in = [
+                a.flatten(0, 1) if stacking == 'repeat' else a
+                for _, a in scaled
+            ]
+            loss = self._call_base(inputs, students, avatars_in, s_levels,
+                                   t_levels)
+            return (loss if stacking == 'repeat' else loss / num_avatars,
+                    stats)
         loss = 0
         for i in range(num_avatars):
-            inputs.arguments[self.student_key] = _like(
-                student, [s for s, _ in scaled])
-            inputs.arguments[self.teacher_key] = _like(
-                teacher, [a[i] for _, a in scaled])
-            try:
-                loss = loss + self.base_loss(*inputs.args, **inputs.kwargs)
-            except (RuntimeError, AssertionError, ValueError,
-                    IndexError) as err:
-                mismatch = self._shape_mismatch(s_levels, t_levels)
-                if mismatch is None:
-                    raise
-                raise ValueError(
-                    f'{self._name()} with uncertainty={self.uncertainty!r} '
-                    f'failed on inputs whose shapes differ: {mismatch}. '
-                    f'The base loss raised {type(err).__name__}: {err}. Map '
-                    'the student through a connector to the teacher\'s '
-                    'shape') from err
-            finally:
-                inputs.arguments[self.student_key] = student
-                inputs.arguments[self.teacher_key] = teacher
+            loss = loss + self._call_base(inputs, [s for s, _ in scaled],
+                                          [a[i] for _, a in scaled],
+                                          s_levels, t_levels)
         return loss / num_avatars, stats
+
+    def _call_base(self, inputs: inspect.BoundArguments,
+                   students: List[torch.Tensor], avatars: List[torch.Tensor],
+                   s_levels: List[torch.Tensor],
+                   t_levels: List[torch.Tensor]) -> torch.Tensor:
+        """The base loss on ``students`` and ``avatars`` (per level) in place
+        of the student and teacher inputs; a named error where a failure
+        comes from student and teacher shapes that differ."""
+        student = inputs.arguments[self.student_key]
+        teacher = inputs.arguments[self.teacher_key]
+        inputs.arguments[self.student_key] = _like(student, students)
+        inputs.arguments[self.teacher_key] = _like(teacher, avatars)
+        try:
+            return self.base_loss(*inputs.args, **inputs.kwargs)
+        except (RuntimeError, AssertionError, ValueError, IndexError) as err:
+            mismatch = self._shape_mismatch(s_levels, t_levels)
+            if mismatch is None:
+                raise
+            raise ValueError(
+                f'{self._name()} with uncertainty={self.uncertainty!r} '
+                f'failed on inputs whose shapes differ: {mismatch}. '
+                f'The base loss raised {type(err).__name__}: {err}. Map '
+                'the student through a connector to the teacher\'s '
+                'shape') from err
+        finally:
+            inputs.arguments[self.student_key] = student
+            inputs.arguments[self.teacher_key] = teacher
 
     def _shape_mismatch(self, s_levels: List[torch.Tensor],
                         t_levels: List[torch.Tensor]) -> Optional[str]:
@@ -562,6 +588,50 @@ class UncertaintyAwareKDLoss(BaseModule):
         return f'uncertainty={self.uncertainty!r}, sigma={self.sigma!r}, ' \
                f'student_key=' \
                f'{self.student_key!r}, teacher_key={self.teacher_key!r}'
+
+
+#: Base losses evaluated once on the N Avatars stacked along the batch
+#: instead of once per Avatar, because that gives the mean of the N
+#: per-Avatar values (see :func:`stacking_of`). Exact types only: a
+#: subclass may reduce otherwise. Any other loss (PKD, whose normalisation
+#: uses batch statistics; FGD and MGD, whose masks and generation are
+#: per call; KL divergence, ...) is called once per Avatar.
+STACKABLE = ('ChannelWiseDivergence', 'L2Loss')
+
+
+def stacking_of(base_loss: nn.Module) -> Optional[str]:
+    """How ``base_loss`` takes N Avatars in one call, or None (per Avatar).
+
+    - ``ChannelWiseDivergence``: ``sum / (C * batch)``, a batch mean of
+      per-sample sums: the student repeated N times (``'repeat'``; CWD
+      ``view``s its inputs, so the copy is needed) and the Avatars
+      ``(N * B, ...)`` give the mean over Avatars.
+    - ``L2Loss`` without ``dist`` (whose square root of the total is no
+      mean): ``sum / numel`` or ``sum / batch``. With ``normalize`` (per
+      sample) as CWD (``'repeat'``); without, the student ``(B, ...)``
+      broadcasts against the Avatars ``(N, B, ...)`` with no copy
+      (``'broadcast'``), and the result, divided by the student's size,
+      is divided by N.
+
+    Args:
+        base_loss (nn.Module): The wrapped loss.
+
+    Returns:
+        str | None: ``'repeat'``, ``'broadcast'`` or None.
+    """
+    name = type(base_loss).__name__
+    if name not in STACKABLE or type(base_loss) is not MODELS.get(name):
+        return None
+    if name == 'L2Loss':
+        if base_loss.dist:
+            return None
+        return 'repeat' if base_loss.normalize else 'broadcast'
+    return 'repeat'
+
+
+def _repeat(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``(B, ...)`` as ``(n * B, ...)``: n copies along the batch."""
+    return x.unsqueeze(0).expand(n, *x.shape).flatten(0, 1)
 
 
 def _as_levels(x: Feature, name: str) -> List[torch.Tensor]:

@@ -227,3 +227,70 @@ def test_shape_mismatch_names_the_loss_and_shapes():
         loss.forward_avatars(
             dict(preds_S=torch.randn(2, 4, 4, 4),
                  preds_T=torch.randn(2, 4, 4, 4)), torch.randn(2, 4, 4, 4))
+
+
+STACKED_LOSSES = [
+    (CWD, 'repeat'),
+    (dict(type='ChannelWiseDivergence', tau=4.0, loss_weight=3.0), 'repeat'),
+    (dict(type='L2Loss', normalize=False), 'broadcast'),
+    (dict(type='L2Loss', normalize=False, div_element=True, loss_weight=2.0),
+     'broadcast'),
+    (dict(type='L2Loss'), 'repeat'),  # normalize=True, per sample
+]
+
+
+@pytest.mark.parametrize('base, stacking', STACKED_LOSSES)
+@pytest.mark.parametrize('num_avatars', [1, 4])
+@pytest.mark.parametrize('mode', ['paper', 'official', 'none'])
+def test_stacked_avatars_equal_the_per_avatar_loop(base, stacking,
+                                                   num_avatars, mode,
+                                                   monkeypatch):
+    """One call on the stacked Avatars gives the loop's loss and
+    gradient, to float tolerance."""
+    import mmakd.models.losses.uncertainty_aware_kd_loss as wrapper_module
+    assert wrapper_module.stacking_of(MODELS.build(base)) == stacking
+    torch.manual_seed(0)
+    teacher = torch.randn(3, 4, 5, 6)
+    avatars = teacher * (torch.rand(num_avatars, 3, 4, 5, 6) > 0.2) / 0.8
+    results = []
+    for stacked in (True, False):
+        if not stacked:  # the plain loop: one base-loss call per Avatar
+            monkeypatch.setattr(wrapper_module, 'stacking_of',
+                                lambda loss: None)
+        student = torch.randn(3, 4, 5, 6, generator=torch.Generator(
+        ).manual_seed(1)).requires_grad_()
+        loss_module = make_loss(base, uncertainty=mode)
+        student_key, teacher_key = loss_module.student_key, \
+            loss_module.teacher_key
+        loss, _ = loss_module.forward_avatars(
+            {student_key: student, teacher_key: teacher}, avatars)
+        loss.backward()
+        results.append((loss.detach(), student.grad))
+    (stacked_loss, stacked_grad), (loop_loss, loop_grad) = results
+    torch.testing.assert_close(stacked_loss, loop_loss, rtol=1e-5,
+                               atol=1e-7)
+    torch.testing.assert_close(stacked_grad, loop_grad, rtol=1e-5,
+                               atol=1e-8)
+
+
+@pytest.mark.parametrize('base', [
+    dict(type='PKDLoss'),
+    dict(type='L2Loss', dist=True),
+    dict(type='KLDivergence'),
+    dict(type='MGDLoss', alpha_mgd=1.0),
+    dict(type='FGDLoss', in_channels=4),
+    dict(type='WeightedMSEForTest'),
+])
+def test_other_losses_are_called_once_per_avatar(base):
+    from mmakd.models.losses.uncertainty_aware_kd_loss import stacking_of
+    assert stacking_of(MODELS.build(base)) is None
+
+
+def test_a_subclass_of_a_stackable_loss_is_called_once_per_avatar():
+    from mmakd.models.losses.uncertainty_aware_kd_loss import stacking_of
+    from mmrazor.models.losses import ChannelWiseDivergence
+
+    class PerSampleCWD(ChannelWiseDivergence):
+        pass
+
+    assert stacking_of(PerSampleCWD()) is None
