@@ -1,3 +1,4 @@
 from .avatar_distiller import AvatarDistiller
+from .avatar_stats_hook import AvatarStatsHook
 
-__all__ = ['AvatarDistiller']
+__all__ = ['AvatarDistiller', 'AvatarStatsHook']

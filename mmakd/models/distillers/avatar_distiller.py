@@ -17,6 +17,7 @@ from ..losses.uncertainty_aware_kd_loss import (UncertaintyAwareKDLoss,
                                                 check_eps, check_sigma,
                                                 check_uncertainty,
                                                 resolve_keys)
+from .avatar_stats_hook import LOGGED_ITER_KEY
 
 #: Iterations checked for NaN/inf on every device before the interval rules.
 FIRST_CHECKED_ITERS = 10
@@ -61,8 +62,10 @@ class AvatarDistiller(ConfigurableDistiller):
             spread as ``akd_sigma.<name>`` / ``akd_spread.<name>``, where
             ``<name>`` is the loss name without ``loss_``, and
             ``akd_sigma_<i>.<name>`` per level of a multi-level record. Keys
-            without "loss" are logged, not added to the total loss. Defaults
-            to True.
+            without "loss" are logged, not added to the total loss. With
+            ``custom_hooks=[dict(type='AvatarStatsHook')]`` they are
+            computed only on the iterations that ``LoggerHook`` logs;
+            without it, every iteration. Defaults to True.
         check_finite_interval (int): The inputs of every wrapped loss and
             the loss are checked for NaN/inf, and the loss for growth by
             orders of magnitude, at the first 10 training iterations and
@@ -344,6 +347,7 @@ class AvatarDistiller(ConfigurableDistiller):
                 spatial dimensions.
         """
         iteration = self._iteration()
+        with_stats = self._stats_wanted()
         losses, avatar_cache = {}, {}
         checked: List[Tuple[str, str, Dict, torch.Tensor]] = []
         for loss_name, forward_mappings in self.loss_forward_mappings.items():
@@ -363,7 +367,7 @@ class AvatarDistiller(ConfigurableDistiller):
                 _check_spatial(generator, loss_name, record, teacher)
                 avatar_cache[cache_key] = generator(teacher)
             loss, stats = loss_module.forward_avatars(
-                forward_kwargs, avatar_cache[cache_key], self.log_stats,
+                forward_kwargs, avatar_cache[cache_key], with_stats,
                 perturbations=generator.perturbations)
             losses[loss_name] = loss
             losses.update(_stat_items(loss_name, stats))
@@ -381,6 +385,16 @@ class AvatarDistiller(ConfigurableDistiller):
         info = MessageHub.get_current_instance().get_info('iter') \
             if self.training else None
         return info if isinstance(info, int) else self._calls - 1
+
+    def _stats_wanted(self) -> bool:
+        """Whether this call computes the logged statistics: with
+        ``log_stats``, unless ``AvatarStatsHook`` says that this training
+        iteration is not logged."""
+        if not self.log_stats:
+            return False
+        logged = MessageHub.get_current_instance().get_info(
+            LOGGED_ITER_KEY) if self.training else None
+        return logged is not False
 
     def _is_checked(self, iteration: int, checked: List) -> bool:
         """Whether this iteration reads the finite check from the device."""
