@@ -113,3 +113,20 @@ def test_the_benchmark_runs_on_det_and_seg_recipes(config, tmp_path):
     assert results['base KD']['ratios'] == [1.0, 1.0]
     assert 'distill_ms' in results['AKD (none)']
     assert '| AKD (paper) |' in proc.stdout
+
+
+@pytest.mark.parametrize('interval, expected', [
+    (3, [False, False, True, False, False, True]),
+    (0, [None] * 6),  # no AvatarStatsHook: the hub is left alone
+])
+def test_logged_steps_mark_every_interval_th_step(interval, expected):
+    from mmengine.logging import MessageHub
+
+    from mmakd.models.distillers.avatar_stats_hook import LOGGED_ITER_KEY
+    hub = MessageHub.get_instance(f'bench-{interval}')
+    seen = []
+    step = benchmark_avatars.logged_steps(
+        lambda: seen.append(hub.get_info(LOGGED_ITER_KEY)), interval)
+    for _ in range(6):
+        step()
+    assert seen == expected

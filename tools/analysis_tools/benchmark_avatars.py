@@ -31,11 +31,13 @@ from typing import Callable, Dict, List
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmrazor.registry import MODELS
 
 import mmakd  # noqa: F401  (compat fixes, registry)
+from mmakd.models.distillers.avatar_stats_hook import LOGGED_ITER_KEY
 from mmakd.utils import disable_downloads, load_config, resolve_cfg_paths
 
 DEFAULT_RECIPE = \
@@ -65,6 +67,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--amp', action='store_true',
                         help='fp16 autocast (AmpOptimWrapper); CUDA only')
+    parser.add_argument('--log-interval', type=int, default=10,
+                        help='AKD computes its logged statistics every '
+                        'this many steps, as with AvatarStatsHook and '
+                        "LoggerHook's default interval (10); 0: every "
+                        'step (no AvatarStatsHook)')
+    parser.add_argument('--no-check-variant', action='store_true',
+                        help='also time the first mode without the NaN/inf '
+                        'check, which runs at every step on the CPU')
     parser.add_argument('--out', help='write the results as JSON here')
     return parser.parse_args()
 
@@ -87,6 +97,10 @@ def build_variants(cfg: Config, args) -> Dict[str, torch.nn.Module]:
         # their base-KD names: a plain, strict load.
         akd.load_state_dict(base.state_dict(), strict=True)
         variants[f'AKD ({mode})'] = akd
+    if args.no_check_variant:
+        akd = copy.deepcopy(variants[f'AKD ({args.modes[0]})'])
+        akd.distiller._is_checked = lambda *a, **kw: False
+        variants[f'AKD ({args.modes[0]}, no NaN check)'] = akd
     for model in variants.values():
         model.to(args.device)
         model.train()  # MMRazor's train() returns None: not chainable
@@ -147,6 +161,22 @@ def make_batch(variants: Dict[str, torch.nn.Module], args) -> dict:
     return seg_batch(args, student.decode_head.num_classes)
 
 
+def logged_steps(step: Callable, interval: int) -> Callable:
+    """``step`` that tells AvatarDistiller, as ``AvatarStatsHook`` does,
+    whether its call is a logged iteration: every ``interval``-th (0: the
+    hub is left alone, so every call computes the statistics)."""
+    calls = [0]
+
+    def wrapper():
+        calls[0] += 1
+        if interval > 0:
+            MessageHub.get_current_instance().update_info(
+                LOGGED_ITER_KEY, calls[0] % interval == 0)
+        return step()
+
+    return wrapper
+
+
 def timed(fn: Callable, device: str) -> Callable:
     """``fn`` that also appends its wall time (seconds) to ``fn.times``."""
     times: List[float] = []
@@ -196,7 +226,9 @@ def main() -> None:
     for name, model in variants.items():
         wrapper = build_optim_wrapper(model, copy.deepcopy(optim))
         steps[name] = timed(
-            lambda m=model, w=wrapper: m.train_step(copy.deepcopy(packed), w),
+            logged_steps(
+                lambda m=model, w=wrapper: m.train_step(
+                    copy.deepcopy(packed), w), args.log_interval),
             args.device)
         if hasattr(model, 'distiller'):
             model.distiller.compute_distill_losses = timed(
@@ -268,7 +300,8 @@ def report(results: Dict[str, dict], args) -> None:
         ', subnormals flushed')
     print(f'\n{args.config}\n{device}, torch {torch.__version__}, batch '
           f'{args.batch_size}, {args.size[0]}x{args.size[1]}, '
-          f'{args.num_avatars} Avatar(s), '
+          f'{args.num_avatars} Avatar(s), statistics every '
+          f"{args.log_interval or 1} step(s), "
           f"{'fp16 autocast' if args.amp else 'fp32'}{denormals}; "
           f'{args.rounds} interleaved rounds of {args.iters} steps after '
           f'{args.warmup} warm-up; times: median over rounds of each '
