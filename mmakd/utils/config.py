@@ -6,7 +6,7 @@ from mmengine.hub import get_config
 
 
 def load_config(path: str) -> Config:
-    """Loads a config file, or a packaged one such as ``'mmrazor::distill/...'``.
+    """Loads a config file, or a packaged one (``'mmrazor::distill/...'``).
 
     Args:
         path (str): A file path, or ``'<package>::<path in its configs>'``.
