@@ -48,12 +48,12 @@ def check_real(owner: str, name: str, value: Any, expected: str) -> float:
 
 def _keep_mask(shape: Tuple[int, ...], keep: float,
                like: torch.Tensor) -> torch.Tensor:
-    """Bernoulli(keep) mask of ``shape`` (broadcastable to ``like``).
+    """Bernoulli(keep) mask of ``shape`` (broadcastable to ``like``), bool.
 
     Drawn in float32: CPU random kernels do not cover every half type.
+    ``like * mask`` promotes it to ``like``'s dtype without a copy.
     """
-    mask = torch.rand(shape, device=like.device) < keep
-    return mask.to(like.dtype)
+    return torch.rand(shape, device=like.device) < keep
 
 
 class _Dropout(ABC):
@@ -108,7 +108,8 @@ class _Dropout(ABC):
             return x
         keep = 1.0 - self.p
         # Inverted scaling keeps E[A] = T, as nn.Dropout does.
-        return x * _keep_mask(self.mask_shape(x), keep, x) / keep
+        # One new tensor: the masked product, scaled in place.
+        return x.mul(_keep_mask(self.mask_shape(x), keep, x)).div_(keep)
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(p={self.p})'
