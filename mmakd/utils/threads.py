@@ -2,9 +2,9 @@
 
 torch's intra-op pool has one thread per core by default. When another
 CPU-heavy process runs on the same cores, those threads wait for each other
-at every operator, and training slows by an order of magnitude or more (the
-measurement is in the README, "CPU threads"). One intra-op thread per
-process does not collapse that way, and cost little on a quiet machine.
+at every operator: the demo's training ran 2-12 times slower than with one
+thread per process, and one thread cost nothing measurable on a quiet
+machine (README, "CPU threads"; ``tools/analysis_tools/cpu_threads.py``).
 """
 import os
 from typing import Optional
