@@ -59,13 +59,16 @@ def test_panel_grid_and_u_is_the_loss_statistic(config, levels, image,
     cfg = vis_avatars.load_distill_config(config)
     model = vis_avatars.build_model(cfg, seed=0)
     data = vis_avatars.load_image(image, cfg, vis_avatars._task_scope(cfg))
-    rows = vis_avatars.draw_rows(model, [data], num_avatars=2, seed=0)
     png = str(tmp_path / 'avatars.png')
-    drawn = vis_avatars.render(rows, vis_avatars._input_image(data), png)
-    # input, teacher, 2 Avatars, U, sigma, student; one row per level.
-    assert panel_grid(png) == [7] * levels
+    # input, teacher, N Avatars, U, sigma, student; one row per level.
+    for num_avatars in (3, 1):
+        rows = vis_avatars.draw_rows(model, [data], num_avatars=num_avatars,
+                                     seed=0)
+        drawn = vis_avatars.render(rows, vis_avatars._input_image(data),
+                                   png)
+        assert panel_grid(png) == [num_avatars + 5] * levels
     for row, maps in zip(rows, drawn):
-        assert row.avatars.shape[0] == 2
+        assert row.avatars.shape[0] == 1
         # The loss's own statistics on the same Avatars: its logged spread
         # is RMS(U), its sigma the mean of sigma (one image: B = 1).
         _, stats = row.loss.forward_avatars(

@@ -284,9 +284,9 @@ def _generator(distiller, loss_name: str,
     own = getattr(distiller, '_own_generators', set())
     if hasattr(distiller, 'avatar_generator') and loss_name not in own:
         generator = distiller.avatar_generator
-    elif isinstance(loss, UncertaintyAwareKDLoss):
+    elif getattr(loss, 'avatar_generator', None) is not None:
         generator = loss.avatar_generator
-    else:  # a config without Avatars: what AKD's defaults would draw
+    else:  # no generator of its own: what AKD's defaults would draw
         generator = AvatarGenerator()
     generator = copy.deepcopy(generator)
     if num_avatars is not None:
@@ -438,7 +438,7 @@ def render(rows: List[Row],
                        'U = E_i[(A_i - T)^2]\nfeature mean '
                        f'{row.sq_diff.mean():.3g}',
                        dict(cmap='magma')))
-        panels.append((maps['sigma'], 'sigma (paper form)\nfeature mean '
+        panels.append((maps['sigma'], 'sigma (paper, sampled)\nfeature mean '
                        f'{row.sigma.mean():.3g}', dict(cmap='magma')))
         panels.append((maps['student'], f'student S\n{row.loss_name}',
                        dict(cmap='viridis')))
