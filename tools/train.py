@@ -28,6 +28,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmakd  # noqa: F401  (compat fixes before any config is loaded)
+from mmakd.utils import default_cpu_threads
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -236,6 +237,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """Trains the model of a config file."""
     args = parse_args(argv)
     cfg = apply_train_args(load_config(args), args)
+    # One intra-op thread unless OMP_NUM_THREADS says otherwise: on a small
+    # shared CPU the default threads collapse under contention (README,
+    # "CPU threads").
+    if default_cpu_threads() is not None:
+        print_log(
+            'torch uses 1 intra-op CPU thread; set OMP_NUM_THREADS to '
+            'choose another number',
+            logger='current')
     run_then_close(lambda: build_runner(cfg).train())
 
 

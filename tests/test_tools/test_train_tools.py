@@ -377,3 +377,26 @@ def test_a_stopped_peer_ends_dist_train_sh_in_bounded_time(tmp_path):
     assert returncode != 0, output[-3000:]
     assert elapsed < timeout + 60, output[-3000:]
     assert 'Timed out' in output or 'timed out' in output.lower()
+
+
+@pytest.mark.parametrize('omp,one_thread', [(None, True), ('2', False)])
+def test_train_py_uses_one_thread_unless_omp_num_threads(
+        omp, one_thread, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
+    env['PYTHONPATH'] = TESTS_DATA
+    env.pop('LOCAL_RANK', None)
+    if omp is not None:
+        env['OMP_NUM_THREADS'] = omp
+    proc = subprocess.run([
+        sys.executable, 'tools/train.py', TOY_KD_CONFIG, '--work-dir',
+        str(tmp_path), '--cfg-options', 'train_cfg.max_iters=1',
+        'train_cfg.val_interval=1'
+    ],
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert ('torch uses 1 intra-op CPU thread' in output) == one_thread
