@@ -60,6 +60,7 @@ setup(
     install_requires=parse_requirements('runtime'),
     extras_require=dict(
         mim=parse_requirements('mminstall'),
+        demo=parse_requirements('demo'),
         tests=parse_requirements('tests')),
     cmdclass=dict(build_py=BuildPyWithStartupHook),
     license='Apache License 2.0',

@@ -314,7 +314,7 @@ class Progress:
 
 def ensure_data(args) -> None:
     """Generates Digit Scenes under ``args.data_root`` unless already there."""
-    from mmakd.datasets import create_digit_scenes
+    from mmakd.demo import create_digit_scenes
     if osp.exists(osp.join(args.data_root, 'meta.json')):
         return
     num_train, num_val = args.num_scenes or ((400, 100) if args.quick else

@@ -27,7 +27,7 @@ def requirements(only=None):
     """mmakd's pinned requirements, read from requirements/*.txt."""
     from packaging.requirements import Requirement
     lines = ['mmakd']
-    for name in ('build', 'mminstall', 'runtime', 'tests'):
+    for name in ('build', 'mminstall', 'runtime', 'demo', 'tests'):
         text = (ROOT / 'requirements' / f'{name}.txt').read_text()
         lines += [ln.split('#')[0].strip() for ln in text.splitlines()]
     reqs = [Requirement(ln) for ln in lines if ln]

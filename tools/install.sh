@@ -37,8 +37,9 @@ if ! "$PYTHON" tools/check_env.py --quiet --only mmcv; then
     -r requirements/mminstall.txt
 fi
 
-echo "mmakd: installing mmdet, mmsegmentation, mmrazor, test tools and mmakd"
-pip_install -r requirements/runtime.txt -r requirements/tests.txt
+echo "mmakd: installing mmdet, mmsegmentation, mmrazor, the demo's and test tools, mmakd"
+pip_install -r requirements/runtime.txt -r requirements/demo.txt \
+  -r requirements/tests.txt
 pip_install --no-build-isolation --no-deps -e .
 
 "$PYTHON" tools/check_env.py

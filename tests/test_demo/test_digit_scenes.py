@@ -7,10 +7,10 @@ from typing import List
 import numpy as np
 import pytest
 
-from mmakd.datasets import (DIGIT_CLASSES, SceneConfig, create_digit_scenes,
-                            generate_split, load_digit_pool, scenes_to_coco,
-                            split_digit_indices, tight_box)
-from mmakd.datasets.digit_scenes import Scene, upscale_digit
+from mmakd.demo import (DIGIT_CLASSES, SceneConfig, create_digit_scenes,
+                        generate_split, load_digit_pool, scenes_to_coco,
+                        split_digit_indices, tight_box)
+from mmakd.demo.digit_scenes import Scene, upscale_digit
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs' / 'digit_scenes'
@@ -282,3 +282,32 @@ def test_cli(tmp_path):
 def test_impossible_scene_configs_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SceneConfig(**kwargs)
+
+
+def test_the_digit_pool_is_loaded_once_and_shared_read_only():
+    images, labels = load_digit_pool()
+    assert load_digit_pool()[0] is images
+    with pytest.raises(ValueError, match='read-only'):
+        images[0, 0, 0] = 1.0
+
+
+def test_import_mmakd_needs_nothing_of_the_demo():
+    """The plugin's runtime imports neither the demo nor its packages
+    (mmdet may import scikit-learn on its own, where it is installed)."""
+    import ast
+    import subprocess
+    import sys
+    code = 'import sys, mmakd; print("mmakd.demo" in sys.modules)'
+    out = subprocess.run([sys.executable, '-c', code],
+                         capture_output=True,
+                         text=True,
+                         cwd=str(REPO)).stdout
+    assert out.strip() == 'False'
+    for path in (REPO / 'mmakd').rglob('*.py'):
+        if 'demo' in path.relative_to(REPO / 'mmakd').parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in getattr(node, 'names', [])]
+            module = getattr(node, 'module', None) or ''
+            for name in names + [module]:
+                assert not name.startswith(('sklearn', 'matplotlib')), path

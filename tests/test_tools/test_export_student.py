@@ -70,7 +70,7 @@ def _data_options(root: str, task: str) -> List[str]:
 
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory) -> str:
-    from mmakd.datasets import create_digit_scenes
+    from mmakd.demo import create_digit_scenes
     root = str(tmp_path_factory.mktemp('digit_scenes'))
     create_digit_scenes(root, 8, 4, seed=0)
     return root

@@ -17,7 +17,7 @@ Example::
 import argparse
 import time
 
-from mmakd.datasets import SceneConfig, create_digit_scenes
+from mmakd.demo import SceneConfig, create_digit_scenes
 
 
 def parse_args(argv=None) -> argparse.Namespace:
