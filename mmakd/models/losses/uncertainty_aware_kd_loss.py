@@ -630,8 +630,12 @@ def stacking_of(base_loss: nn.Module) -> Optional[str]:
 
 
 def _repeat(x: torch.Tensor, n: int) -> torch.Tensor:
-    """``(B, ...)`` as ``(n * B, ...)``: n copies along the batch."""
-    return x.unsqueeze(0).expand(n, *x.shape).flatten(0, 1)
+    """``(B, ...)`` as ``(n * B, ...)``: n copies along the batch.
+
+    Contiguous: losses such as CWD call ``.view`` on their inputs, and with
+    ``B == 1`` ``flatten`` of the expanded view would stay a strided view.
+    """
+    return x.repeat(n, *([1] * (x.dim() - 1)))
 
 
 def _as_levels(x: Feature, name: str) -> List[torch.Tensor]:

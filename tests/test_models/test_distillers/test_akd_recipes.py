@@ -1,12 +1,12 @@
 """The three-line swap on MMRazor's own recipes, and the explicit form."""
 import pytest
 import torch
+from helpers import build_model, det_batch, seg_batch, train_step
 from mmengine.config import Config
 
 import mmakd  # noqa: F401
 from mmakd.models import AvatarDistiller, UncertaintyAwareKDLoss
 from mmakd.utils import disable_downloads, load_config, resolve_cfg_paths
-from helpers import build_model, det_batch, seg_batch, train_step
 
 RETINA_CWD = \
     'mmrazor::distill/mmdet/cwd/cwd_fpn_retina_r101_retina_r50_1x_coco.py'

@@ -3,13 +3,13 @@ import copy
 
 import pytest
 import torch
+from mmrazor.models.distillers import ConfigurableDistiller
+from mmrazor.registry import MODELS
 from torch import nn
 
 import mmakd  # noqa: F401
 from mmakd.models import (AvatarDistiller, AvatarGenerator,
                           UncertaintyAwareKDLoss)
-from mmrazor.models.distillers import ConfigurableDistiller
-from mmrazor.registry import MODELS
 
 
 class ToyNet(nn.Module):

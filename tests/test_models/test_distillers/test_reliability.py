@@ -10,9 +10,9 @@ from mmengine.logging import MessageHub, MMLogger
 
 import mmakd  # noqa: F401
 from mmakd.models import UncertaintyAwareKDLoss
-from mmakd.models.losses.uncertainty_aware_kd_loss import default_generator
 from mmakd.models.distillers.avatar_distiller import (FIRST_CHECKED_ITERS,
                                                       should_check)
+from mmakd.models.losses.uncertainty_aware_kd_loss import default_generator
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from test_avatar_distiller import (Setup, distiller_cfg,  # noqa: E402

@@ -3,11 +3,11 @@ import inspect
 import pytest
 import torch
 import torch.nn.functional as F
+from mmrazor.registry import MODELS
 from torch import nn
 
 import mmakd  # noqa: F401
 from mmakd.models.losses import UncertaintyAwareKDLoss
-from mmrazor.registry import MODELS
 
 CWD = dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=1.0)
 
@@ -242,22 +242,23 @@ STACKED_LOSSES = [
 @pytest.mark.parametrize('base, stacking', STACKED_LOSSES)
 @pytest.mark.parametrize('num_avatars', [1, 4])
 @pytest.mark.parametrize('mode', ['paper', 'official', 'none'])
+@pytest.mark.parametrize('batch', [1, 3])
 def test_stacked_avatars_equal_the_per_avatar_loop(base, stacking,
-                                                   num_avatars, mode,
+                                                   num_avatars, mode, batch,
                                                    monkeypatch):
     """One call on the stacked Avatars gives the loop's loss and
-    gradient, to float tolerance."""
+    gradient, to float tolerance (batch 1 included: CWD views its input)."""
     import mmakd.models.losses.uncertainty_aware_kd_loss as wrapper_module
     assert wrapper_module.stacking_of(MODELS.build(base)) == stacking
     torch.manual_seed(0)
-    teacher = torch.randn(3, 4, 5, 6)
-    avatars = teacher * (torch.rand(num_avatars, 3, 4, 5, 6) > 0.2) / 0.8
+    teacher = torch.randn(batch, 4, 5, 6)
+    avatars = teacher * (torch.rand(num_avatars, batch, 4, 5, 6) > 0.2) / 0.8
     results = []
     for stacked in (True, False):
         if not stacked:  # the plain loop: one base-loss call per Avatar
             monkeypatch.setattr(wrapper_module, 'stacking_of',
                                 lambda loss: None)
-        student = torch.randn(3, 4, 5, 6, generator=torch.Generator(
+        student = torch.randn(batch, 4, 5, 6, generator=torch.Generator(
         ).manual_seed(1)).requires_grad_()
         loss_module = make_loss(base, uncertainty=mode)
         student_key, teacher_key = loss_module.student_key, \
@@ -287,8 +288,9 @@ def test_other_losses_are_called_once_per_avatar(base):
 
 
 def test_a_subclass_of_a_stackable_loss_is_called_once_per_avatar():
-    from mmakd.models.losses.uncertainty_aware_kd_loss import stacking_of
     from mmrazor.models.losses import ChannelWiseDivergence
+
+    from mmakd.models.losses.uncertainty_aware_kd_loss import stacking_of
 
     class PerSampleCWD(ChannelWiseDivergence):
         pass
