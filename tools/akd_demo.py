@@ -1,4 +1,4 @@
-"""The main job: distil a real student on real data, with and without Avatars.
+"""The demo: distil a real student on real data, with and without Avatars.
 
 On Digit Scenes (scenes of scikit-learn's real handwritten digits, generated
 here, no download), for detection (RetinaNet, mAP) and segmentation (PSPNet,

@@ -1,4 +1,4 @@
-"""AvatarDistiller on toy networks: the contracts of the Avatars issue."""
+"""AvatarDistiller on toy networks: its contracts."""
 import copy
 
 import pytest

@@ -255,9 +255,10 @@ def test_default_weights_are_the_release_defaults():
     aligned = MODELS.build(
         dict(type='FGDLoss', student_channels=4, teacher_channels=8))
     assert aligned.align.in_channels == 4 and aligned.align.out_channels == 8
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='`in_channels`=4 and '
+                       '`student_channels`=8 differ'):
         FGDLoss(in_channels=4, student_channels=8)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='give `in_channels`'):
         FGDLoss()
 
 
@@ -303,11 +304,12 @@ def test_loss_weight_scales_linearly():
 def test_rejects_mismatched_inputs():
     loss = FGDLoss(in_channels=6).double()
     preds_S, preds_T = features()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r'differ in batch or size: '
+                       r'\(2, 6, 5, 7\) vs \(2, 6, 4, 7\)'):
         loss(preds_S, preds_T[:, :, :4], batch_samples())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='1 data samples for a batch of 2'):
         loss(preds_S, preds_T, batch_samples()[:1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='built for 6 teacher channels'):
         loss(preds_S[:, :4], preds_T[:, :4], batch_samples())
 
 
