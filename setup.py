@@ -5,9 +5,9 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
-#: One line run at interpreter start-up: installs mmakd_compat's import hook
-#: (no torch import; see mmakd_compat/__init__.py). pip installs it into
-#: site-packages and removes it on uninstall.
+#: Written at build time from ``mmakd_compat.STARTUP_LINE``: one line run at
+#: interpreter start-up that installs mmakd_compat's import hook (no torch
+#: import). pip installs it into site-packages and removes it on uninstall.
 STARTUP_HOOK = 'mmakd-import-hook.pth'
 
 
@@ -21,6 +21,12 @@ def parse_requirements(name: str) -> list:
 def get_version() -> str:
     text = (HERE / 'mmakd' / 'version.py').read_text()
     return re.search(r"__version__ = '([^']+)'", text).group(1)
+
+
+def get_startup_line() -> str:
+    """``mmakd_compat.STARTUP_LINE``, read without importing the package."""
+    text = (HERE / 'mmakd_compat' / '__init__.py').read_text()
+    return re.search(r'^STARTUP_LINE = "([^"]+)"', text, re.M).group(1)
 
 
 class BuildPyWithStartupHook(build_py):
@@ -38,8 +44,9 @@ class BuildPyWithStartupHook(build_py):
 
     def run(self) -> None:
         super().run()
-        self.copy_file(str(HERE / STARTUP_HOOK),
-                       str(self._hook_dir() / STARTUP_HOOK))
+        hook = self._hook_dir() / STARTUP_HOOK
+        hook.parent.mkdir(parents=True, exist_ok=True)
+        hook.write_text(get_startup_line() + '\n')
 
     def get_outputs(self, include_bytecode: bool = True) -> list:
         return super().get_outputs(include_bytecode) + [

@@ -22,11 +22,19 @@ from typing import Optional, Sequence
 
 from . import mmrazor_torch2
 
-__all__ = ['DISABLE_ENV', 'install', 'install_at_startup', 'apply_now']
+__all__ = [
+    'DISABLE_ENV', 'STARTUP_LINE', 'install', 'install_at_startup',
+    'apply_now'
+]
 
 #: Environment variable that switches the start-up hook off when set to a
 #: value other than '', '0' or 'false'.
 DISABLE_ENV = 'MMAKD_NO_IMPORT_HOOK'
+
+#: The line of ``mmakd-import-hook.pth`` (setup.py writes the file from it).
+#: It does nothing if mmakd_compat is gone (a stale file after a manual
+#: removal).
+STARTUP_LINE = "import importlib.util as u; u.find_spec('mmakd_compat') and __import__('mmakd_compat').install_at_startup()"  # noqa: E501
 
 
 def _after_torch() -> None:
