@@ -72,8 +72,16 @@ def _build(base: Dict, mode: str, device: str):
              avatar_generator=dict())).to(device)  # its own generator
 
 
-def _loss_and_grad(loss_module, student, teacher, avatars, extra: Dict,
-                   grad_scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def loss_and_grad(loss_module,
+                  student: torch.Tensor,
+                  teacher: torch.Tensor,
+                  avatars: torch.Tensor,
+                  extra: Dict,
+                  grad_scale: float = 1.0
+                  ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The loss and its gradient on the student, backward from
+    ``loss * grad_scale`` as ``torch.amp.GradScaler`` does (an fp16
+    student's gradient underflows without it)."""
     student = student.detach().requires_grad_()
     inputs = {loss_module.student_key: student,
               loss_module.teacher_key: teacher, **extra}
@@ -103,13 +111,13 @@ def check(base_name: str, mode: str, device: str, dtype: torch.dtype,
         torch.manual_seed(1)
         avatars = _build(base, mode, device).avatar_generator(teacher)
         for _ in range(40):  # GradScaler: halve the scale on overflow
-            half = _loss_and_grad(
+            half = loss_and_grad(
                 _build(base, mode, device), student, teacher, avatars,
                 extra, grad_scale)
             if torch.isfinite(half[1]).all() or grad_scale <= 1:
                 break
             grad_scale /= 2
-    full = _loss_and_grad(
+    full = loss_and_grad(
         _build(base, mode, device), student.float(), teacher.float(),
         avatars.float(), extra, 1.0)
     loss_rtol, grad_rtol = TOLERANCES[dtype]

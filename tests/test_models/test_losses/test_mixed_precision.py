@@ -7,17 +7,26 @@ wrapper computes, not the rounding of the features. Inputs are tiny: bf16
 on a CPU is slow. The GPU fp16 counterpart is
 ``tools/analysis_tools/check_mixed_precision.py --device cuda``.
 """
-from typing import Dict, List, Tuple
+import importlib.util
+from pathlib import Path
+from typing import Dict, List
 
 import pytest
 import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 from mmrazor.registry import MODELS
-from torch import Tensor
 
 import mmakd  # noqa: F401
 from mmakd.models.losses.uncertainty import standardise
+
+_TOOL = Path(__file__).resolve().parents[3] / 'tools' / 'analysis_tools' / \
+    'check_mixed_precision.py'
+_spec = importlib.util.spec_from_file_location('check_mixed_precision', _TOOL)
+check_mixed_precision = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check_mixed_precision)
+#: The script's own computation, so that test and script agree.
+loss_and_grad = check_mixed_precision.loss_and_grad
 
 MODES = ['paper', 'official', 'none']
 CWD = dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=1.0)
@@ -50,23 +59,6 @@ def build(base: Dict, mode: str):
     return MODELS.build(
         dict(type='UncertaintyAwareKDLoss', base_loss=base, uncertainty=mode,
              avatar_generator=dict()))  # its own, default generator
-
-
-def loss_and_grad(loss_module,
-                  student: torch.Tensor,
-                  teacher: torch.Tensor,
-                  avatars: torch.Tensor,
-                  extra: Dict,
-                  grad_scale: float = 1.0) -> Tuple[Tensor, Tensor]:
-    """The loss and its gradient on the student, backward from
-    ``loss * grad_scale`` as ``torch.amp.GradScaler`` does (an fp16
-    student's gradient underflows without it)."""
-    student = student.detach().requires_grad_()
-    inputs = {loss_module.student_key: student,
-              loss_module.teacher_key: teacher, **extra}
-    loss, _ = loss_module.forward_avatars(inputs, avatars)
-    (loss * grad_scale).backward()
-    return loss.detach().float(), student.grad.float() / grad_scale
 
 
 @pytest.mark.parametrize('mode', MODES)
