@@ -59,10 +59,11 @@ from mmengine.registry import DefaultScope  # noqa: E402
 import mmakd.models.losses.uncertainty_aware_kd_loss as akd_loss  # noqa: E402
 from mmakd import utils as akd_utils  # noqa: E402
 from mmakd.models import AvatarGenerator, UncertaintyAwareKDLoss  # noqa: E402
+from mmakd.models.algorithms.strict_teacher import \
+    state_dict_mismatches  # noqa: E402
 from mmakd.models.losses import uncertainty as akd_u  # noqa: E402
+from mmakd.utils.checkpoint_guard import is_distillation_state  # noqa: E402
 
-#: Keys a checkpoint may lack without being another architecture's.
-OPTIONAL_KEYS = ('num_batches_tracked', '_extra_state')
 DEFAULT_EPS = 1e-2
 
 
@@ -173,21 +174,6 @@ def build_model(cfg: Config, seed: int) -> torch.nn.Module:
     return model
 
 
-def _mismatches(module: torch.nn.Module, state: Dict[str, Any]) -> List[str]:
-    own = module.state_dict()
-    lines = [
-        f'missing in checkpoint: {k}' for k in own
-        if k not in state and not k.endswith(OPTIONAL_KEYS)
-    ]
-    lines += [f'unexpected in checkpoint: {k}' for k in state if k not in own]
-    lines += [
-        f'shape of {k}: checkpoint {tuple(v.shape)}, model '
-        f'{tuple(own[k].shape)}' for k, v in state.items()
-        if k in own and hasattr(v, 'shape') and v.shape != own[k].shape
-    ]
-    return lines
-
-
 def load_weights(model: torch.nn.Module, path: str) -> str:
     """Loads a distillation or teacher checkpoint; says which it was.
 
@@ -209,10 +195,10 @@ def load_weights(model: torch.nn.Module, path: str) -> str:
         raise VisError(f'checkpoint {path!r} holds no state dict')
     state = {k[7:] if k.startswith('module.') else k: v
              for k, v in state.items()}
-    distill = any(k.startswith(('architecture.', 'teacher.')) for k in state)
+    distill = is_distillation_state(state)
     target, kind = (model, 'distillation') if distill else (model.teacher,
                                                             'teacher')
-    problems = _mismatches(target, state)
+    problems = state_dict_mismatches(target, state, name='model')
     if problems:
         shown = '\n  '.join(problems[:12])
         more = f'\n  ... and {len(problems) - 12} more' \

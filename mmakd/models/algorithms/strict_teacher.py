@@ -26,20 +26,36 @@ class TeacherCheckpointUnreadable(RuntimeError):
     """``teacher_ckpt`` cannot be read (empty, truncated, not a checkpoint)."""
 
 
-def _mismatches(model: nn.Module, state_dict: Dict[str, Any]) -> List[str]:
-    """Describes each key that is missing, unexpected or of the wrong shape."""
+#: Keys a checkpoint may lack without being another architecture's:
+#: BatchNorm's counters (absent from older, e.g. Caffe-converted, checkpoints
+#: and unused in eval; mmengine's loader ignores them too) and
+#: AvatarDistiller's random state (absent from base-KD checkpoints).
+OPTIONAL_KEYS = ('num_batches_tracked', '_extra_state')
+
+
+def state_dict_mismatches(model: nn.Module,
+                          state_dict: Dict[str, Any],
+                          name: str = 'teacher') -> List[str]:
+    """Describes each key that is missing, unexpected or of the wrong shape.
+
+    Args:
+        model (nn.Module): The model the checkpoint should fit.
+        state_dict (dict): The checkpoint's weights.
+        name (str): What to call the model in the messages.
+
+    Returns:
+        list[str]: One line per problem; empty if the checkpoint fits.
+    """
     own = model.state_dict()
-    # BatchNorm's counters are absent from older (e.g. Caffe-converted)
-    # checkpoints and unused in eval; mmengine's loader ignores them too.
     lines = [
         f'missing in checkpoint: {k}' for k in own
-        if k not in state_dict and not k.endswith('num_batches_tracked')
+        if k not in state_dict and not k.endswith(OPTIONAL_KEYS)
     ]
     lines += [
         f'unexpected in checkpoint: {k}' for k in state_dict if k not in own
     ]
     lines += [
-        f'shape of {k}: checkpoint {tuple(v.shape)}, teacher '
+        f'shape of {k}: checkpoint {tuple(v.shape)}, {name} '
         f'{tuple(own[k].shape)}' for k, v in state_dict.items()
         if k in own and hasattr(v, 'shape') and v.shape != own[k].shape
     ]
@@ -87,7 +103,7 @@ def load_teacher_checkpoint(teacher: nn.Module,
         k[len('module.'):] if k.startswith('module.') else k: v
         for k, v in state_dict.items()
     }
-    problems = _mismatches(teacher, state_dict)
+    problems = state_dict_mismatches(teacher, state_dict)
     if strict and problems:
         shown = '\n  '.join(problems[:30])
         more = f'\n  ... and {len(problems) - 30} more' \
