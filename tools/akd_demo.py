@@ -12,7 +12,8 @@ Examples::
     python tools/akd_demo.py                 # the demo (what `make demo` runs)
     python tools/akd_demo.py --quick         # a first look, a few minutes
     python tools/akd_demo.py --study         # the README's study: more
-                                             # methods, seeds 0 1 2
+                                             # methods, seeds 0 1 2, 900
+                                             # student iterations
     python tools/akd_demo.py --ablation      # AKD's settings, seeds 0 1 2
     python tools/akd_demo.py --tasks det --methods 'no KD' 'CWD + AKD'
 
@@ -61,19 +62,19 @@ class Task:
     # Run-to-run noise measured in the README's 3-seed study (300 iters).
     study_noise: str
     methods: Dict[str, tuple] = field(default_factory=dict)
-    # Methods that only --ablation runs (not --study); set from `methods`.
-    ablation: List[str] = field(init=False)
 
     def __post_init__(self):
-        akd = self.methods['CWD + AKD'][0]
-        variants = _akd_variants(akd)
-        self.methods.update(variants)
-        self.ablation = list(variants)
+        self.methods.update(_akd_variants(self.methods['CWD + AKD'][0]))
 
     @property
     def study(self) -> List[str]:
-        """The methods of ``--study``: all but the ablation variants."""
-        return [m for m in self.methods if m not in self.ablation]
+        """The methods of ``--study`` that this task has."""
+        return [m for m in STUDY_METHODS if m in self.methods]
+
+    @property
+    def ablation(self) -> List[str]:
+        """The AKD variants of ``--ablation``."""
+        return list(ABLATION_METHODS)
 
 
 def _cfg(name: str) -> str:
@@ -81,11 +82,13 @@ def _cfg(name: str) -> str:
 
 
 def _akd_variants(akd_config: str) -> Dict[str, tuple]:
-    """CWD + AKD with one setting changed from the release's, for --ablation.
+    """CWD + AKD with one setting changed from the release's.
 
-    More Avatars, a weaker and a stronger dropout, and the Avatars without
-    the uncertainty factor (which, dividing student and Avatar by sigma,
-    also changes the temperature of CWD's softmax).
+    More Avatars, a weaker and a stronger dropout, the Avatars without the
+    uncertainty factor (which, dividing student and Avatar by sigma, also
+    changes the temperature of CWD's softmax), the released code's own form
+    of the factor, and sigma from its closed form instead of the one drawn
+    Avatar.
     """
     generator = 'model.distiller.avatar_generator'
     return {
@@ -99,7 +102,23 @@ def _akd_variants(akd_config: str) -> Dict[str, tuple]:
         'CWD + AKD (no sigma)': (akd_config, {
             'model.distiller.uncertainty': 'none'
         }),
+        'CWD + AKD (release)': (akd_config, {
+            'model.distiller.uncertainty': 'release'
+        }),
+        'CWD + AKD (expected sigma)': (akd_config, {
+            'model.distiller.sigma': 'expected'
+        }),
     }
+
+
+ABLATION_METHODS = ['CWD + AKD (N=4)', 'CWD + AKD (p=0.05)',
+                    'CWD + AKD (p=0.3)', 'CWD + AKD (no sigma)']
+# Each '+ AKD' method is compared, seed by seed, with its base loss.
+STUDY_METHODS = [
+    'no KD', 'CWD', 'CWD + AKD', 'CWD + AKD (no sigma)',
+    'CWD + AKD (release)', 'CWD + AKD (expected sigma)', 'CWD + AKD (p=0.3)',
+    'FGD', 'FGD + AKD'
+]
 
 
 TASKS = {
@@ -153,6 +172,7 @@ DEMO_METHODS = ['no KD', 'CWD', 'CWD + AKD']
 # The CPU budget of the demo and the study (the configs' own schedule, 1500
 # iterations, is for tools/train.py): every student gets the same budget.
 TEACHER_ITERS, STUDENT_ITERS = 600, 300
+STUDY_STUDENT_ITERS = 900
 QUICK_TEACHER_ITERS, QUICK_STUDENT_ITERS = 200, 100
 DATA_ROOT = osp.join(ROOT, 'data', 'digit_scenes')
 # Wall seconds per iteration (validation included) on a quiet 2-core CPU,
@@ -182,13 +202,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--quick', action='store_true',
                         help='a first look: fewer scenes and iterations')
     parser.add_argument('--study', action='store_true',
-                        help='every method of each task, seeds 0 1 2')
+                        help='the study\'s methods, seeds 0 1 2, '
+                        f'{STUDY_STUDENT_ITERS} student iterations; the '
+                        'table adds per-seed values and the paired '
+                        'difference from the base loss')
     parser.add_argument('--ablation', action='store_true',
                         help='CWD, CWD + AKD and AKD with one setting '
                         'changed (N, p, no sigma), seeds 0 1 2')
     parser.add_argument('--iters', type=int,
                         help=f'student iterations (default: {STUDENT_ITERS},'
-                        f' {QUICK_STUDENT_ITERS} with --quick)')
+                        f' {QUICK_STUDENT_ITERS} with --quick, '
+                        f'{STUDY_STUDENT_ITERS} with --study)')
     parser.add_argument('--teacher-iters', type=int,
                         help=f'teacher iterations (default: {TEACHER_ITERS},'
                         f' {QUICK_TEACHER_ITERS} with --quick)')
@@ -218,7 +242,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.seeds is None:
         args.seeds = [0, 1, 2] if args.study or args.ablation else [0]
     if args.iters is None:
-        args.iters = QUICK_STUDENT_ITERS if args.quick else STUDENT_ITERS
+        args.iters = QUICK_STUDENT_ITERS if args.quick else (
+            STUDY_STUDENT_ITERS if args.study else STUDENT_ITERS)
     if args.teacher_iters is None:
         args.teacher_iters = QUICK_TEACHER_ITERS if args.quick \
             else TEACHER_ITERS
@@ -595,23 +620,56 @@ def run_student(task: Task, method: str, seed: int, teacher_ckpt: str,
     return result
 
 
+def base_method(method: str) -> Optional[str]:
+    """The base loss that a ``'<base> + AKD ...'`` method adds Avatars to."""
+    base, plus, _ = method.partition(' + AKD')
+    return base if plus else None
+
+
+def _mean_std(values: List[float], signed: bool = False) -> str:
+    fmt = '{:+.3f}' if signed else '{:.3f}'
+    text = fmt.format(statistics.mean(values))
+    return text + (f' ± {statistics.stdev(values):.3f}'
+                   if len(values) > 1 else '')
+
+
 def table(task: Task, teacher: dict, results: Dict[str, List[dict]]) -> str:
     """A markdown table of the task's results, mean and std over seeds.
 
-    Below it, one line on what the number of seeds allows to read from it.
+    With several seeds, it also gives each seed's value and, for a
+    ``'+ AKD'`` method whose base loss ran too, the paired difference from
+    the base loss (seed by seed, the same seeds in the same order) and on
+    how many seeds it was above. Below it, one line on what the number of
+    seeds allows to read from it.
     """
     seeds = max(len(r) for r in results.values())
-    head = f'| {task.name} | {task.metric_label}' + \
-        (' (mean ± std)' if seeds > 1 else '') + ' | s/iter | runs |'
-    lines = [head, '|---|---|---|---|',
-             f'| teacher | {teacher["metric"]:.3f} | '
-             f'{teacher["s_per_iter"]:.3f} | 1 |']
+    if seeds == 1:
+        lines = [f'| {task.name} | {task.metric_label} | s/iter | runs |',
+                 '|---|---|---|---|',
+                 f'| teacher | {teacher["metric"]:.3f} | '
+                 f'{teacher["s_per_iter"]:.3f} | 1 |']
+    else:
+        lines = [f'| {task.name} | {task.metric_label} (mean ± std) | '
+                 'per seed | minus base, paired (mean ± std) | above base '
+                 '| s/iter | runs |', '|---|---|---|---|---|---|---|',
+                 f'| teacher | {teacher["metric"]:.3f} | | | | '
+                 f'{teacher["s_per_iter"]:.3f} | 1 |']
     for method, runs in results.items():
         values = [r['metric'] for r in runs]
-        metric = f'{statistics.mean(values):.3f}' + (
-            f' ± {statistics.stdev(values):.3f}' if len(values) > 1 else '')
         speed = statistics.mean(r['s_per_iter'] for r in runs)
-        lines.append(f'| {method} | {metric} | {speed:.3f} | {len(runs)} |')
+        if seeds == 1:
+            lines.append(f'| {method} | {values[0]:.3f} | {speed:.3f} | '
+                         f'{len(runs)} |')
+            continue
+        per_seed = ', '.join(f'{v:.3f}' for v in values)
+        paired = above = ''
+        base = results.get(base_method(method))
+        if base and len(base) == len(runs):
+            diffs = [v - b['metric'] for v, b in zip(values, base)]
+            paired = _mean_std(diffs, signed=True)
+            above = f'{sum(d > 0 for d in diffs)}/{len(diffs)}'
+        lines.append(f'| {method} | {_mean_std(values)} | {per_seed} | '
+                     f'{paired} | {above} | {speed:.3f} | {len(runs)} |')
     if seeds == 1:
         lines.append(
             f'\n{task.name}: one seed per method. Differences between the '
@@ -620,7 +678,8 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]]) -> str:
             '300 iterations); `--seeds 0 1 2` gives mean ± std.')
     else:
         lines.append(f'\n{task.name}: {seeds} seeds per method, mean ± '
-                     'standard deviation over seeds.')
+                     'standard deviation over seeds; a "+ AKD" method minus '
+                     'its base loss, seed by seed.')
     return '\n'.join(lines)
 
 

@@ -83,12 +83,22 @@ def test_study_and_ablation_choose_their_methods_and_seeds():
     det = akd_demo.TASKS['det']
     study = akd_demo.parse_args(['--study'])
     assert study.seeds == [0, 1, 2]
-    assert akd_demo._default_methods(det, study) == [
-        'no KD', 'CWD', 'CWD + AKD', 'CWD + AKD (official)', 'FGD',
-        'FGD + AKD'
+    assert study.iters == akd_demo.STUDY_STUDENT_ITERS == 900
+    cwd_akd = [
+        'CWD + AKD', 'CWD + AKD (no sigma)', 'CWD + AKD (release)',
+        'CWD + AKD (expected sigma)', 'CWD + AKD (p=0.3)'
     ]
+    assert akd_demo._default_methods(det, study) == [
+        'no KD', 'CWD', *cwd_akd, 'FGD', 'FGD + AKD'
+    ]
+    # FGD is for detection only.
+    assert akd_demo._default_methods(akd_demo.TASKS['seg'], study) == [
+        'no KD', 'CWD', *cwd_akd
+    ]
+    assert akd_demo.parse_args(['--study', '--iters', '5']).iters == 5
     ablation = akd_demo.parse_args(['--ablation'])
     assert ablation.seeds == [0, 1, 2]
+    assert ablation.iters == akd_demo.STUDENT_ITERS
     assert akd_demo._default_methods(det, ablation) == [
         'CWD', 'CWD + AKD', 'CWD + AKD (N=4)', 'CWD + AKD (p=0.05)',
         'CWD + AKD (p=0.3)', 'CWD + AKD (no sigma)'
@@ -99,7 +109,7 @@ def test_study_and_ablation_choose_their_methods_and_seeds():
 
 
 @pytest.mark.parametrize('task', ['det', 'seg'])
-def test_each_ablation_variant_changes_its_one_setting(task):
+def test_each_akd_variant_changes_its_one_setting(task):
     """Each variant builds the distiller of CWD + AKD but for one setting."""
 
     def settings(method):
@@ -112,17 +122,24 @@ def test_each_ablation_variant_changes_its_one_setting(task):
         return dict(
             num_avatars=generator.num_avatars,
             p=[perturb.p for perturb in generator.perturbations],
-            uncertainty=loss.uncertainty)
+            uncertainty=loss.uncertainty,
+            sigma=loss.sigma)
 
     reference = settings('CWD + AKD')
-    assert reference == dict(num_avatars=1, p=[0.1], uncertainty='paper')
+    assert reference == dict(
+        num_avatars=1, p=[0.1], uncertainty='paper', sigma='sampled')
     changed = {
         'CWD + AKD (N=4)': dict(num_avatars=4),
         'CWD + AKD (p=0.05)': dict(p=[0.05]),
         'CWD + AKD (p=0.3)': dict(p=[0.3]),
         'CWD + AKD (no sigma)': dict(uncertainty='none'),
+        'CWD + AKD (release)': dict(uncertainty='release'),
+        'CWD + AKD (expected sigma)': dict(sigma='expected'),
     }
-    assert sorted(changed) == sorted(akd_demo.TASKS[task].ablation)
+    variants = [m for m in akd_demo.TASKS[task].methods
+                if m.startswith('CWD + AKD (') and m != 'CWD + AKD (official)']
+    assert sorted(changed) == sorted(variants)
+    assert set(akd_demo.TASKS[task].ablation) <= set(changed)
     for method, change in changed.items():
         assert settings(method) == {**reference, **change}, method
 
@@ -219,9 +236,36 @@ def test_table_says_how_many_seeds_and_what_one_seed_means():
     three = akd_demo.table(task, teacher, {
         'CWD': [dict(metric=m, s_per_iter=0.1) for m in (30.0, 40.0, 50.0)]
     })
-    assert '| seg | mIoU (mean ± std) | s/iter | runs |' in three
-    assert '| CWD | 40.000 ± 10.000 | 0.100 | 3 |' in three
+    assert '| seg | mIoU (mean ± std) | per seed |' in three
+    assert '| CWD | 40.000 ± 10.000 | 30.000, 40.000, 50.000 |  |  | ' \
+        '0.100 | 3 |' in three
     assert '3 seeds per method' in three
+
+
+def test_table_pairs_each_akd_method_with_its_base_loss_seed_by_seed():
+    task = akd_demo.TASKS['det']
+    teacher = dict(metric=0.75, s_per_iter=0.2)
+
+    def runs(*values):
+        return [dict(metric=v, s_per_iter=0.1) for v in values]
+
+    text = akd_demo.table(task, teacher, {
+        'CWD': runs(0.5, 0.6, 0.55),
+        'CWD + AKD (p=0.3)': runs(0.52, 0.59, 0.57),
+        'FGD': runs(0.4, 0.5, 0.6),
+        'FGD + AKD': runs(0.3, 0.5, 0.5),
+        'no KD': runs(0.3, 0.3, 0.3),
+    })
+    # Differences +0.02, -0.01, +0.02: mean +0.01, std 0.0173.
+    assert '| CWD + AKD (p=0.3) | 0.560 ± 0.036 | 0.520, 0.590, 0.570 | ' \
+        '+0.010 ± 0.017 | 2/3 |' in text
+    # Against FGD, not CWD: -0.1, 0, -0.1.
+    assert '| FGD + AKD | 0.433 ± 0.115 | 0.300, 0.500, 0.500 | ' \
+        '-0.067 ± 0.058 | 0/3 |' in text
+    assert '| no KD | 0.300 ± 0.000 | 0.300, 0.300, 0.300 |  |  |' in text
+    assert akd_demo.base_method('CWD + AKD (release)') == 'CWD'
+    assert akd_demo.base_method('FGD + AKD') == 'FGD'
+    assert akd_demo.base_method('CWD') is None
 
 
 def test_curves_one_point_per_validation_teacher_line_and_bands(tmp_path):
