@@ -10,157 +10,12 @@ from mmrazor.registry import MODELS
 from torch import nn
 
 from ..avatars.avatar_generator import Feature, generator_cfg
-from ..avatars.perturbations import check_real, expected_sq_diff
+from ..avatars.perturbations import expected_sq_diff
+from .akd_options import check_eps, check_sigma, check_uncertainty
+from .avatar_stacking import repeat_along_batch, stacking_of
+from .loss_keys import resolve_keys
 from .uncertainty import (RELEASE_FORMS, release_form, sampled_sigma_sq,
                           sigma_of, standardise, values_per_channel)
-
-# (student, teacher) argument names of the losses in MMRazor and mmakd.
-KNOWN_KEY_PAIRS = (('preds_S', 'preds_T'), ('s_feature', 't_feature'),
-                   ('student', 'teacher'), ('s_feat', 't_feat'),
-                   ('feat_s', 'feat_t'))
-UNCERTAINTY_MODES = ('paper', 'official', 'release', 'none')
-#: How ``'paper'`` estimates ``sigma^2 = E_x E_i[(A_i - T)^2]``.
-SIGMA_MODES = ('sampled', 'expected')
-
-
-def check_uncertainty(owner: str, uncertainty: str) -> None:
-    """Raises ValueError, naming ``owner``, unless ``uncertainty`` is known."""
-    if not isinstance(uncertainty, str) or \
-            uncertainty not in UNCERTAINTY_MODES:
-        raise ValueError(f'{owner}: `uncertainty` must be one of '
-                         f'{UNCERTAINTY_MODES}, but got {uncertainty!r}')
-
-
-def check_sigma(owner: str, sigma: str,
-                uncertainty: Optional[str] = None) -> None:
-    """Raises ValueError, naming ``owner``, unless ``sigma`` is known.
-
-    Args:
-        owner (str): Who takes the value (named in the error).
-        sigma (str): The ``sigma`` value received.
-        uncertainty (str, optional): The ``uncertainty`` given with it;
-            ``'expected'`` only changes ``'paper'``, so any other mode with
-            ``'expected'`` is an error. None: not checked.
-    """
-    if not isinstance(sigma, str) or sigma not in SIGMA_MODES:
-        raise ValueError(f'{owner}: `sigma` must be one of {SIGMA_MODES}, '
-                         f'but got {sigma!r}')
-    if sigma == 'expected' and uncertainty not in (None, 'paper'):
-        raise ValueError(
-            f"{owner}: `sigma`='expected' sets how uncertainty='paper' "
-            "computes sigma, but `uncertainty` is "
-            f"{uncertainty!r}; use uncertainty='paper' or sigma='sampled'")
-
-
-def check_eps(owner: str, key: str, eps: float) -> float:
-    """``eps`` as a float if it is a finite number > 0, else a named error.
-
-    ``'paper'`` divides by ``sigma``, which is 0 where the teacher is 0
-    across the batch: a floor of 0 divides by 0, an infinite one makes every
-    loss 0.
-
-    Args:
-        owner (str): Who takes the value (named in the error).
-        key (str): Its config key (named in the error), bare or quoted.
-        eps (float): The value received.
-
-    Returns:
-        float: ``eps``.
-    """
-    eps = check_real(owner, key, eps, '> 0')
-    if not eps > 0:
-        key = key if '`' in key else f'`{key}`'
-        raise ValueError(f'{owner}: {key} must be > 0, but got {eps}')
-    return eps
-
-
-def resolve_keys(owner: str,
-                 loss: str,
-                 signature: inspect.Signature,
-                 student_key: Optional[str] = None,
-                 teacher_key: Optional[str] = None,
-                 mapping: Optional[Dict] = None) -> Tuple[str, str]:
-    """The (student, teacher) arguments of a base loss's ``forward``.
-
-    The one place that tells them apart, for ``UncertaintyAwareKDLoss``
-    and ``AvatarDistiller``: given keys are checked against ``signature``;
-    otherwise, with a ``loss_forward_mappings`` entry, the teacher is its
-    one ``from_student=False`` argument and the student the student
-    argument that pairs with it (:data:`KNOWN_KEY_PAIRS`, or the only
-    one); without, the first pair of :data:`KNOWN_KEY_PAIRS` in
-    ``signature``.
-
-    Args:
-        owner (str): Who asks (named in the error): ``'AvatarDistiller'``
-            or ``'UncertaintyAwareKDLoss'``.
-        loss (str): The loss (named in the error): its name in
-            ``distill_losses`` with ``mapping``, else its class name.
-        signature (inspect.Signature): The base loss's ``forward``.
-        student_key (str, optional): Given student argument.
-        teacher_key (str, optional): Given teacher argument.
-        mapping (dict, optional): The loss's ``loss_forward_mappings``
-            entry (argument -> record config). Defaults to None.
-
-    Returns:
-        tuple[str, str]: ``(student_key, teacher_key)``.
-
-    Raises:
-        ValueError: A given key is not an argument, both are the same, or
-            they cannot be inferred (none or several candidates).
-    """
-    params = signature.parameters
-    if student_key is None and teacher_key is None and mapping is not None:
-        teacher_keys = [
-            key for key, record in mapping.items()
-            if isinstance(record, dict) and record.get('from_student') is False
-        ]
-        if len(teacher_keys) != 1:
-            raise ValueError(
-                f'{owner}: loss {loss!r} reads {len(teacher_keys)} teacher '
-                f'records ({teacher_keys}); write it as '
-                "dict(type='UncertaintyAwareKDLoss', base_loss=..., "
-                'teacher_key=..., student_key=...) to say which one becomes '
-                'the Avatars, or list it in `exclude_losses`')
-        teacher_key = teacher_keys[0]
-        student_keys = [
-            key for key, record in mapping.items()
-            if isinstance(record, dict) and record.get('from_student')
-        ]
-        paired = [s for s, t in KNOWN_KEY_PAIRS if t == teacher_key]
-        candidates = [k for k in student_keys if k in paired] or student_keys
-        if len(candidates) != 1:
-            raise ValueError(
-                f'{owner}: cannot tell which student input of loss {loss!r} '
-                f'({student_keys}) pairs with its teacher input '
-                f'{teacher_key!r}; write it as an explicit '
-                "dict(type='UncertaintyAwareKDLoss', student_key=..., ...)")
-        return candidates[0], teacher_key
-    if student_key is None and teacher_key is None:
-        for pair in KNOWN_KEY_PAIRS:
-            if all(k in params for k in pair):
-                return pair
-        raise ValueError(
-            f'{owner}: cannot tell which argument of {loss}.forward'
-            f'{signature} is the student and which the teacher; set '
-            '`student_key` and `teacher_key`')
-    for arg, key in (('student_key', student_key), ('teacher_key',
-                                                    teacher_key)):
-        if key not in params:
-            raise ValueError(f'{owner}: `{arg}`={key!r} is not an argument '
-                             f'of {loss}.forward{signature}')
-    if student_key == teacher_key:
-        raise ValueError(f'{owner}: `student_key` and `teacher_key` are '
-                         f'both {student_key!r}')
-    return student_key, teacher_key
-
-
-def is_wrapper_cfg(cfg: Dict) -> bool:
-    """Whether a loss config builds an :class:`UncertaintyAwareKDLoss`."""
-    loss_type = cfg.get('type')
-    if isinstance(loss_type, str):  # also 'mmrazor.UncertaintyAwareKDLoss'
-        return loss_type.split('.')[-1] == 'UncertaintyAwareKDLoss'
-    return isinstance(loss_type, type) and issubclass(
-        loss_type, UncertaintyAwareKDLoss)
 
 
 class _BaseLossSignature:
@@ -241,13 +96,13 @@ class UncertaintyAwareKDLoss(BaseModule):
             (additive noise composed with others) ``'expected'`` falls back
             to ``'sampled'`` and logs it once. Only ``'paper'`` uses it.
             Defaults to ``'sampled'``.
+        init_cfg (dict, optional): mmengine initialisation config.
 
     Note:
         Statistics, the scaled student and Avatars, and so the base loss's
         inputs, are float32 when the features are fp16 or bf16 (autocast):
         ``S / sigma`` or a batch variance of features of magnitude 1e3
         overflows fp16. Float32 features are used as they are.
-        init_cfg (dict, optional): mmengine initialisation config.
 
     Note:
         A base-KD checkpoint loads into this wrapper as it is: the base
@@ -395,8 +250,8 @@ class UncertaintyAwareKDLoss(BaseModule):
             # E_i[L(S', A'_i)] as one call on the Avatars stacked along the
             # batch: the allow-listed losses are batch means (STACKABLE).
             students = [
-                _repeat(s, num_avatars) if stacking == 'repeat' else s
-                for s, _ in scaled
+                repeat_along_batch(s, num_avatars)
+                if stacking == 'repeat' else s for s, _ in scaled
             ]
             avatars_in = [
                 a.flatten(0, 1) if stacking == 'repeat' else a
@@ -588,54 +443,6 @@ class UncertaintyAwareKDLoss(BaseModule):
         return f'uncertainty={self.uncertainty!r}, sigma={self.sigma!r}, ' \
                f'student_key=' \
                f'{self.student_key!r}, teacher_key={self.teacher_key!r}'
-
-
-#: Base losses evaluated once on the N Avatars stacked along the batch
-#: instead of once per Avatar, because that gives the mean of the N
-#: per-Avatar values (see :func:`stacking_of`). Exact types only: a
-#: subclass may reduce otherwise. Any other loss (PKD, whose normalisation
-#: uses batch statistics; FGD and MGD, whose masks and generation are
-#: per call; KL divergence, ...) is called once per Avatar.
-STACKABLE = ('ChannelWiseDivergence', 'L2Loss')
-
-
-def stacking_of(base_loss: nn.Module) -> Optional[str]:
-    """How ``base_loss`` takes N Avatars in one call, or None (per Avatar).
-
-    - ``ChannelWiseDivergence``: ``sum / (C * batch)``, a batch mean of
-      per-sample sums: the student repeated N times (``'repeat'``; CWD
-      ``view``s its inputs, so the copy is needed) and the Avatars
-      ``(N * B, ...)`` give the mean over Avatars.
-    - ``L2Loss`` without ``dist`` (whose square root of the total is no
-      mean): ``sum / numel`` or ``sum / batch``. With ``normalize`` (per
-      sample) as CWD (``'repeat'``); without, the student ``(B, ...)``
-      broadcasts against the Avatars ``(N, B, ...)`` with no copy
-      (``'broadcast'``), and the result, divided by the student's size,
-      is divided by N.
-
-    Args:
-        base_loss (nn.Module): The wrapped loss.
-
-    Returns:
-        str | None: ``'repeat'``, ``'broadcast'`` or None.
-    """
-    name = type(base_loss).__name__
-    if name not in STACKABLE or type(base_loss) is not MODELS.get(name):
-        return None
-    if name == 'L2Loss':
-        if base_loss.dist:
-            return None
-        return 'repeat' if base_loss.normalize else 'broadcast'
-    return 'repeat'
-
-
-def _repeat(x: torch.Tensor, n: int) -> torch.Tensor:
-    """``(B, ...)`` as ``(n * B, ...)``: n copies along the batch.
-
-    Contiguous: losses such as CWD call ``.view`` on their inputs, and with
-    ``B == 1`` ``flatten`` of the expanded view would stay a strided view.
-    """
-    return x.repeat(n, *([1] * (x.dim() - 1)))
 
 
 def _as_levels(x: Feature, name: str) -> List[torch.Tensor]:

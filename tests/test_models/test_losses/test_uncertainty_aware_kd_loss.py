@@ -272,27 +272,3 @@ def test_stacked_avatars_equal_the_per_avatar_loop(base, stacking,
                                atol=1e-7)
     torch.testing.assert_close(stacked_grad, loop_grad, rtol=1e-5,
                                atol=1e-8)
-
-
-@pytest.mark.parametrize('base', [
-    dict(type='PKDLoss'),
-    dict(type='L2Loss', dist=True),
-    dict(type='KLDivergence'),
-    dict(type='MGDLoss', alpha_mgd=1.0),
-    dict(type='FGDLoss', in_channels=4),
-    dict(type='WeightedMSEForTest'),
-])
-def test_other_losses_are_called_once_per_avatar(base):
-    from mmakd.models.losses.uncertainty_aware_kd_loss import stacking_of
-    assert stacking_of(MODELS.build(base)) is None
-
-
-def test_a_subclass_of_a_stackable_loss_is_called_once_per_avatar():
-    from mmrazor.models.losses import ChannelWiseDivergence
-
-    from mmakd.models.losses.uncertainty_aware_kd_loss import stacking_of
-
-    class PerSampleCWD(ChannelWiseDivergence):
-        pass
-
-    assert stacking_of(PerSampleCWD()) is None
