@@ -41,6 +41,8 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TESTS_DATA = osp.join(osp.dirname(osp.abspath(__file__)), 'data')
 #: A tiny SingleTeacherDistill config that trains in seconds on CPU.
 TOY_KD_CONFIG = osp.join(TESTS_DATA, 'toy_kd.py')
+#: MMRazor's ChannelWiseDivergence at temperature 1, the tests' base loss.
+CWD = dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=1.0)
 
 
 def toy_config(**overrides: Any) -> Config:
@@ -319,3 +321,9 @@ def assert_weights(module: nn.Module,
     own = module.state_dict()
     for key in keys or own:
         assert torch.equal(own[key], state_dict[key]), key
+
+
+def cwd(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """The plain :data:`CWD` loss of ``student`` against ``teacher``."""
+    from mmrazor.registry import MODELS
+    return MODELS.build(CWD)(student, teacher)

@@ -59,8 +59,7 @@ from mmengine.registry import DefaultScope  # noqa: E402
 import mmakd.models.losses.uncertainty_aware_kd_loss as akd_loss  # noqa: E402
 from mmakd import utils as akd_utils  # noqa: E402
 from mmakd.models import AvatarGenerator, UncertaintyAwareKDLoss  # noqa: E402
-from mmakd.models.algorithms.strict_teacher import \
-    state_dict_mismatches  # noqa: E402
+from mmakd.models.algorithms import strict_teacher  # noqa: E402
 from mmakd.models.losses import uncertainty as akd_u  # noqa: E402
 from mmakd.utils.checkpoint_guard import is_distillation_state  # noqa: E402
 
@@ -193,20 +192,18 @@ def load_weights(model: torch.nn.Module, path: str) -> str:
         if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise VisError(f'checkpoint {path!r} holds no state dict')
-    state = {k[7:] if k.startswith('module.') else k: v
-             for k, v in state.items()}
+    state = strict_teacher.unwrapped_keys(state)
     distill = is_distillation_state(state)
     target, kind = (model, 'distillation') if distill else (model.teacher,
                                                             'teacher')
-    problems = state_dict_mismatches(target, state, name='model')
+    problems = strict_teacher.state_dict_mismatches(
+        target, state, name='model')
     if problems:
-        shown = '\n  '.join(problems[:12])
-        more = f'\n  ... and {len(problems) - 12} more' \
-            if len(problems) > 12 else ''
         raise VisError(
             f'checkpoint {path!r} does not fit this config\'s '
             f'{"model" if distill else "teacher"} (read as a {kind} '
-            f'checkpoint; {len(problems)} problems):\n  {shown}{more}\n'
+            f'checkpoint; {len(problems)} problems):'
+            f'{strict_teacher.problem_list(problems, 12)}\n'
             'Was it trained with another architecture or config?')
     target.load_state_dict(state, strict=False)
     return kind

@@ -62,6 +62,23 @@ def state_dict_mismatches(model: nn.Module,
     return lines
 
 
+def unwrapped_keys(state_dict: Dict[str, Any]) -> Dict[str, Any]:
+    """``state_dict`` without the ``module.`` prefix that a model saved
+    inside ``DataParallel`` / ``DistributedDataParallel`` has."""
+    return {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state_dict.items()
+    }
+
+
+def problem_list(problems: List[str], limit: int) -> str:
+    """The first ``limit`` of ``problems``, one indented line each, and how
+    many more there are."""
+    more = f'\n  ... and {len(problems) - limit} more' \
+        if len(problems) > limit else ''
+    return '\n  ' + '\n  '.join(problems[:limit]) + more
+
+
 def load_teacher_checkpoint(teacher: nn.Module,
                             filename: str,
                             strict: bool = True) -> Dict[str, Any]:
@@ -99,18 +116,12 @@ def load_teacher_checkpoint(teacher: nn.Module,
             'not a checkpoint dict (a state_dict, or a dict with one under '
             '"state_dict")')
     state_dict = checkpoint.get('state_dict', checkpoint)
-    state_dict = {
-        k[len('module.'):] if k.startswith('module.') else k: v
-        for k, v in state_dict.items()
-    }
+    state_dict = unwrapped_keys(state_dict)
     problems = state_dict_mismatches(teacher, state_dict)
     if strict and problems:
-        shown = '\n  '.join(problems[:30])
-        more = f'\n  ... and {len(problems) - 30} more' \
-            if len(problems) > 30 else ''
         raise TeacherCheckpointMismatch(
             f'teacher_ckpt={filename!r} does not match the teacher model '
-            f'({len(problems)} problems):\n  {shown}{more}\n'
+            f'({len(problems)} problems):{problem_list(problems, 30)}\n'
             'Check that `teacher` is the architecture the checkpoint was '
             'trained with. To load a partial teacher on purpose, set '
             '`teacher_ckpt_strict=False` in the algorithm config.')

@@ -1,24 +1,20 @@
 """AvatarDistiller under faults: NaN/inf, loss growth, accepted input forms,
 ConfigurableDistiller's contract and the random state in the state dict."""
 import copy
-import os.path as osp
-import sys
 
 import pytest
 import torch
+from helpers import CWD
 from mmengine.logging import MessageHub, MMLogger
+from test_models.test_distillers.test_avatar_distiller import (Setup,
+                                                               distiller_cfg,
+                                                               only_losses)
 
 import mmakd  # noqa: F401
 from mmakd.models import UncertaintyAwareKDLoss
 from mmakd.models.distillers.avatar_distiller import (FIRST_CHECKED_ITERS,
                                                       should_check)
 from mmakd.models.losses.uncertainty_aware_kd_loss import default_generator
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from test_avatar_distiller import (Setup, distiller_cfg,  # noqa: E402
-                                   only_losses)
-
-CWD = dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=1.0)
 
 
 class Poisoned(Setup):

@@ -3,12 +3,12 @@ from unittest import mock
 
 import pytest
 import torch
+from helpers import CWD, cwd
 from mmrazor.registry import MODELS
 from test_models.test_distillers.test_avatar_distiller import Setup
 
 import mmakd  # noqa: F401
 
-CWD = dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=1.0)
 LOSS_MODULE = 'mmakd.models.losses.uncertainty_aware_kd_loss'
 
 
@@ -19,10 +19,6 @@ def make_loss(perturbation, **kwargs):
             base_loss=CWD,
             avatar_generator=dict(perturbation=perturbation),
             **kwargs))
-
-
-def cwd(s, t):
-    return MODELS.build(CWD)(s, t)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Dict, List
 
 import pytest
 import torch
+from helpers import CWD
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 from mmrazor.registry import MODELS
@@ -29,7 +30,6 @@ _spec.loader.exec_module(check_mixed_precision)
 loss_and_grad = check_mixed_precision.loss_and_grad
 
 MODES = ['paper', 'official', 'none']
-CWD = dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=1.0)
 FGD = dict(type='FGDLoss', in_channels=4, temp=0.5, alpha_fgd=1e-3,
            beta_fgd=5e-4, gamma_fgd=1e-3, lambda_fgd=5e-6)
 

@@ -3,13 +3,12 @@ import inspect
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import CWD, cwd
 from mmrazor.registry import MODELS
 from torch import nn
 
 import mmakd  # noqa: F401
 from mmakd.models.losses import UncertaintyAwareKDLoss
-
-CWD = dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=1.0)
 
 
 @MODELS.register_module(force=True)
@@ -24,10 +23,6 @@ class WeightedMSEForTest(nn.Module):
 def make_loss(base=CWD, **kwargs):
     return MODELS.build(
         dict(type='UncertaintyAwareKDLoss', base_loss=base, **kwargs))
-
-
-def cwd(s, t):
-    return MODELS.build(CWD)(s, t)
 
 
 @pytest.fixture
