@@ -108,8 +108,8 @@ def check(base_name: str, mode: str, device: str, dtype: torch.dtype,
     with torch.autocast(torch.device(device).type, dtype=dtype):
         student = conv(images) * 50
         teacher = teacher.to(device=device, dtype=student.dtype)
-        torch.manual_seed(1)
-        avatars = _build(base, mode, device).avatar_generator(teacher)
+        avatars = _build(base, mode,
+                         device).avatar_generator.manual_seed(1)(teacher)
         for _ in range(40):  # GradScaler: halve the scale on overflow
             half = loss_and_grad(
                 _build(base, mode, device), student, teacher, avatars,

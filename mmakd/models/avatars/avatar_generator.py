@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
+from .avatar_random import AvatarRandom
 from .perturbations import PERTURBATIONS
 
 Feature = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -58,6 +59,14 @@ class AvatarGenerator(BaseModule):
     operation. The teacher tensor is detached (no gradient reaches the
     teacher) and never modified in place.
 
+    The perturbations draw from the generator's own random stream
+    (:class:`~.avatar_random.AvatarRandom`, attribute ``random``), never
+    from torch's global one: at training iteration ``step`` the draws depend
+    only on the run's seed, the rank, ``step`` and the stream's name
+    (``AvatarDistiller`` names its generators after their place in the
+    distiller), so ranks draw different Avatars and a resumed run draws what
+    the uninterrupted one did.
+
     Args:
         num_avatars (int): N, the number of Avatars per call. The authors'
             release uses 1 (the ensemble then forms across iterations).
@@ -101,6 +110,7 @@ class AvatarGenerator(BaseModule):
                 "least one, e.g. dict(type='ElementDropout', p=0.0) for "
                 'Avatars identical to the teacher')
         self.perturbations = [self._build_perturbation(c) for c in cfgs]
+        self.random = AvatarRandom()
 
     @staticmethod
     def _build_perturbation(cfg: Dict):
@@ -132,7 +142,22 @@ class AvatarGenerator(BaseModule):
         return any(
             getattr(p, 'needs_spatial', False) for p in self.perturbations)
 
-    def generate(self, teacher: torch.Tensor) -> torch.Tensor:
+    def manual_seed(self, seed: int) -> 'AvatarGenerator':
+        """Seeds the Avatars' stream with ``seed`` instead of the run's seed
+        (``torch.initial_seed()``) and restarts its call count: draws
+        outside a training run (tools, tests) are then repeatable.
+
+        Args:
+            seed (int): The seed.
+
+        Returns:
+            AvatarGenerator: self.
+        """
+        self.random.manual_seed(seed)
+        return self
+
+    def generate(self, teacher: torch.Tensor,
+                 generator: torch.Generator) -> torch.Tensor:
         """Avatars of one tensor: ``(B, ...)`` -> ``(N, B, ...)``."""
         if not isinstance(teacher, torch.Tensor):
             raise TypeError('AvatarGenerator expects a tensor or a sequence '
@@ -142,25 +167,38 @@ class AvatarGenerator(BaseModule):
         avatars = teacher.detach().unsqueeze(0).expand(
             self.num_avatars, *teacher.shape)
         for perturb in self.perturbations:
-            avatars = perturb(avatars)
+            avatars = perturb(avatars, generator)
         if avatars.data_ptr() == teacher.data_ptr():
             # Identity perturbation: give callers memory of their own.
             avatars = avatars.clone()
         return avatars
 
-    def forward(self, teacher: Feature) -> Union[torch.Tensor, Tuple, List]:
+    def forward(self,
+                teacher: Feature,
+                step: Optional[int] = None) -> Union[torch.Tensor, Tuple,
+                                                     List]:
         """Avatars of a tensor, or of each level of a tuple/list of tensors.
 
         Args:
             teacher (Tensor | Sequence[Tensor]): Recorded teacher feature(s).
+            step (int, optional): The training iteration, which selects the
+                draws (calls in one step continue its stream). None: each
+                call is a step of its own. Defaults to None.
 
         Returns:
             Tensor | tuple | list: Avatars with a leading dimension N, in the
             structure of ``teacher``.
         """
+        if step is None:
+            step = self.random.next_step()
         if isinstance(teacher, (tuple, list)):
-            return type(teacher)(self.generate(t) for t in teacher)
-        return self.generate(teacher)
+            return type(teacher)(self._generate_at(t, step) for t in teacher)
+        return self._generate_at(teacher, step)
+
+    def _generate_at(self, teacher: torch.Tensor, step: int) -> torch.Tensor:
+        device = teacher.device if isinstance(teacher, torch.Tensor) \
+            else torch.device('cpu')  # generate() names the wrong type
+        return self.generate(teacher, self.random.generator(device, step))
 
     def extra_repr(self) -> str:
         return f'num_avatars={self.num_avatars}, ' \

@@ -4,6 +4,7 @@ import math
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 import torch
+from mmengine.dist import all_gather, get_rank
 from mmengine.logging import MessageHub, print_log
 from mmrazor.models.architectures.connectors import MGDConnector
 from mmrazor.models.distillers import ConfigurableDistiller
@@ -12,6 +13,7 @@ from mmrazor.registry import MODELS
 from torch import nn
 
 from ..avatars.avatar_generator import generator_cfg
+from ..avatars.avatar_random import runner_iteration
 from ..losses.akd_options import check_eps, check_sigma, check_uncertainty
 from ..losses.loss_keys import resolve_keys
 from ..losses.uncertainty import release_form, standardise_before_generation
@@ -82,13 +84,15 @@ class AvatarDistiller(ConfigurableDistiller):
         own and wraps the built losses.
 
     Note:
-        The Avatars draw from torch's global random generator. Its state
-        (CPU, and CUDA's current device when CUDA is in use) is saved with
-        this module's ``state_dict`` (``distiller._extra_state`` in a
-        checkpoint) and put back when a checkpoint is loaded, so
-        ``--resume`` continues the random stream where the checkpoint left
-        it; mmengine itself only re-seeds. Loading an AKD checkpoint with
-        ``load_from`` restores it too.
+        The Avatars draw from random streams of their own
+        (:mod:`~mmakd.models.avatars.avatar_random`), never from torch's
+        global generator: at iteration k the draws depend only on the run's
+        seed, the rank, k and the generator's place in this distiller. Ranks
+        draw different Avatars, a resumed run (``--resume``, also without
+        ``randomness.seed``) draws what the uninterrupted run drew, and
+        nothing about them is in the state dict, the checkpoint or what
+        mmengine broadcasts or averages (EMA).
+
     """
 
     def __init__(self,
@@ -132,6 +136,9 @@ class AvatarDistiller(ConfigurableDistiller):
                           dict(uncertainty=uncertainty, eps=eps, sigma=sigma))
         self._check_teacher_connectors()
         self._standardise_release_connectors()
+        self._name_streams()
+        self._stat_tags = stat_tags(
+            [name for name, *_ in self._wrapped_losses()])
         # Finite-check state: calls without a runner, first loss values.
         self._calls = 0
         self._last_clean: Optional[int] = None
@@ -271,56 +278,52 @@ class AvatarDistiller(ConfigurableDistiller):
                     'which masks spatial positions; use ElementDropout, '
                     'ChannelDropout or GaussianNoise for this loss')
 
-    def get_extra_state(self) -> Dict[str, torch.Tensor]:
-        """torch's random state, which the Avatars draw from.
-
-        Saved with the state dict, so that a checkpoint carries it: mmengine
-        0.10's checkpoints hold the seed, not the generator's state, and a
-        resumed run would otherwise draw other Avatars than the
-        uninterrupted run.
-
-        Returns:
-            dict: ``'torch'`` (CPU generator) and, where CUDA is in use,
-            ``'cuda'`` (the current device's generator), uint8 tensors.
-        """
-        state = {'torch': torch.get_rng_state()}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state['cuda'] = torch.cuda.get_rng_state()
-        return state
-
-    def set_extra_state(self, state: Any) -> None:
-        """Restores the random state of :meth:`get_extra_state`.
-
-        A CUDA state is restored only where CUDA is available (a checkpoint
-        written on a GPU resumes on the CPU with the CPU state alone).
-
-        Args:
-            state (dict): What :meth:`get_extra_state` returned.
-        """
-        if not isinstance(state, dict) or not isinstance(
-                state.get('torch'), torch.Tensor):
-            raise TypeError(
-                'AvatarDistiller: the checkpoint entry '
-                "`distiller._extra_state` must be a dict with a 'torch' "
-                'random state tensor (as AvatarDistiller saves it), but got '
-                f'{type(state).__name__}')
-        torch.set_rng_state(state['torch'].cpu())
-        if state.get('cuda') is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state(state['cuda'].cpu())
-
     def _load_from_state_dict(self, state_dict: Dict, prefix: str, *args,
                               **kwargs) -> None:
-        """As ``nn.Module``'s, but the random state may be missing.
-
-        A base-KD checkpoint, or one written before the random state was
-        saved, loads (also with ``strict=True``) and restores no random
-        state.
-        """
+        """As ``nn.Module``'s, ignoring the torch random state that
+        checkpoints of earlier mmakd versions saved as
+        ``distiller._extra_state`` (the Avatars have streams of their own
+        now)."""
+        state_dict.pop(prefix + '_extra_state', None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        missing_keys = args[2] if len(args) > 2 else kwargs['missing_keys']
-        key = prefix + '_extra_state'
-        if key in missing_keys:
-            missing_keys.remove(key)
+
+    def manual_seed(self, seed: int) -> 'AvatarDistiller':
+        """Seeds every Avatar stream of this distiller with ``seed`` and
+        restarts its call count, for repeatable draws outside a training
+        run (under a Runner the streams follow the run's seed).
+
+        Args:
+            seed (int): The seed.
+
+        Returns:
+            AvatarDistiller: self.
+        """
+        self._calls = 0
+        self.avatar_generator.manual_seed(seed)
+        for _, loss in self._wrapped_losses():
+            if loss.avatar_generator is not None:
+                loss.avatar_generator.manual_seed(seed)
+        return self
+
+    def _name_streams(self) -> None:
+        """Names each generator's random stream after its place here, so
+        that two generators never draw the same masks."""
+        self.avatar_generator.random.stream = 'avatar_generator'
+        for name, loss in self._wrapped_losses():
+            if loss.avatar_generator is not None:
+                loss.avatar_generator.random.stream = \
+                    f'distill_losses.{name}.avatar_generator'
+
+    def _stat_items(self, loss_name: str,
+                    stats: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Log keys for ``stats`` of ``loss_name``: see :func:`stat_tags`."""
+        tag = self._stat_tags[loss_name]
+        return {f'akd_{stat}.{tag}': value for stat, value in stats.items()}
+
+    def _wrapped_losses(self) -> List[Tuple[str, UncertaintyAwareKDLoss]]:
+        """(name, wrapper) of each wrapped loss."""
+        return [(name, loss) for name, loss in self.distill_losses.items()
+                if isinstance(loss, UncertaintyAwareKDLoss)]
 
     def _wrapped(self) -> List[Tuple[str, UncertaintyAwareKDLoss, Dict]]:
         """(name, wrapper, teacher record) of each computed wrapped loss."""
@@ -364,12 +367,12 @@ class AvatarDistiller(ConfigurableDistiller):
             cache_key = (id(generator), tuple(sorted(record.items())))
             if cache_key not in avatar_cache:
                 _check_spatial(generator, loss_name, record, teacher)
-                avatar_cache[cache_key] = generator(teacher)
+                avatar_cache[cache_key] = generator(teacher, step=iteration)
             loss, stats = loss_module.forward_avatars(
                 forward_kwargs, avatar_cache[cache_key], with_stats,
                 perturbations=generator.perturbations)
             losses[loss_name] = loss
-            losses.update(_stat_items(loss_name, stats))
+            losses.update(self._stat_items(loss_name, stats))
             checked.extend((loss_name, key, forward_mappings[key], value)
                            for key, value in forward_kwargs.items()
                            if key in (loss_module.student_key,
@@ -381,9 +384,8 @@ class AvatarDistiller(ConfigurableDistiller):
     def _iteration(self) -> int:
         """The runner's current iteration, else the calls so far."""
         self._calls += 1
-        info = MessageHub.get_current_instance().get_info('iter') \
-            if self.training else None
-        return info if isinstance(info, int) else self._calls - 1
+        info = runner_iteration(self.training)
+        return self._calls - 1 if info is None else info
 
     def _stats_wanted(self) -> bool:
         """Whether this call computes the logged statistics: with
@@ -404,8 +406,9 @@ class AvatarDistiller(ConfigurableDistiller):
 
     def _check_finite(self, iteration: int, losses: Dict[str, torch.Tensor],
                       checked: List) -> None:
-        """Raises on NaN/inf in ``checked`` or the wrapped losses; warns on
-        growth. One read from the device for all of them."""
+        """Raises on NaN/inf in ``checked`` or the wrapped losses of any
+        rank, on every rank alike; warns on growth. One gather across the
+        ranks and one read from the device for all of them."""
         entries, flags, seen = [], [], set()
         for loss_name, key, record, value in checked:
             record_id = tuple(sorted(record.items()))
@@ -419,31 +422,46 @@ class AvatarDistiller(ConfigurableDistiller):
         values = torch.stack(
             [losses[name].detach().float().reshape(()) for name in names] +
             [(~flag).float() for flag in flags])
-        read = values.tolist()  # the one host-device sync
-        loss_values, bad = read[:len(names)], read[len(names):]
+        # Every rank sees every rank's flags, so that all of them stop
+        # here with the same error instead of waiting in the next
+        # all-reduce for the one that raised.
+        ranks = all_gather(values)
+        read = torch.stack(ranks).tolist()  # the one host-device sync
         last = '' if self._last_clean is None else \
             f' (last checked clean at iteration {self._last_clean})'
+        for rank, row in enumerate(read):
+            on_rank = f' on rank {rank}' if len(read) > 1 else ''
+            self._raise_if_not_finite(iteration, names, entries, row,
+                                      on_rank + last)
+        for name, value in zip(names, read[get_rank()][:len(names)]):
+            self._warn_growth(name, iteration, value, losses)
+        self._last_clean = iteration
+
+    def _raise_if_not_finite(self, iteration: int, names: List[str],
+                             entries: List, row: List[float],
+                             where: str) -> None:
+        """The named error for the first NaN/inf of one rank's ``row``
+        (the loss values, then one flag per checked record level)."""
+        loss_values, bad = row[:len(names)], row[len(names):]
         for (loss_name, key, record, level), is_bad in zip(entries, bad):
             if is_bad:
                 side = 'student' if record.get('from_student') else 'teacher'
-                where = f', level {level}' if level else ''
+                level_part = f', level {level}' if level else ''
                 raise FloatingPointError(
                     f'AvatarDistiller: the {side} record '
-                    f'{record.get("recorder")!r}{where} (argument `{key}` '
-                    f'of loss {loss_name!r}) has NaN or inf values at '
-                    f'iteration {iteration}{last}; the loss and the '
+                    f'{record.get("recorder")!r}{level_part} (argument '
+                    f'`{key}` of loss {loss_name!r}) has NaN or inf values '
+                    f'at iteration {iteration}{where}; the loss and the '
                     'gradients would be NaN. Check the learning rate, the '
                     'loss weights and the teacher checkpoint')
         for name, value in zip(names, loss_values):
             if not math.isfinite(value):
                 raise FloatingPointError(
                     f'AvatarDistiller: loss {name!r} is {value} at '
-                    f'iteration {iteration}{last} although its inputs are '
+                    f'iteration {iteration}{where} although its inputs are '
                     'finite; check its loss weight and, with '
                     "uncertainty='paper', the logged akd_sigma (the loss "
                     'scales like 1/sigma^2 for a quadratic base loss)')
-            self._warn_growth(name, iteration, value, losses)
-        self._last_clean = iteration
 
     def _warn_growth(self, name: str, iteration: int, value: float,
                      losses: Dict[str, torch.Tensor]) -> None:
@@ -453,7 +471,8 @@ class AvatarDistiller(ConfigurableDistiller):
                 abs(value) < LOSS_GROWTH_WARNING * first[1]:
             return
         self._warned.add(name)
-        sigma = losses.get(_stat_items(name, {'sigma': None}).popitem()[0])
+        sigma = losses.get(
+            self._stat_items(name, {'sigma': None}).popitem()[0])
         hint = '' if sigma is None else \
             f' (mean sigma now {float(sigma):.3g})'
         print_log(
@@ -530,9 +549,42 @@ def _loss_names(exclude_losses: Union[str, Iterable[str], None]) -> Set[str]:
         f'loss names or None, but got {exclude_losses!r}')
 
 
-def _stat_items(loss_name: str,
-                stats: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Log keys for ``stats``: free of 'loss', so mmengine does not sum
-    them."""
-    tag = loss_name.replace('loss_', '').replace('loss', '') or 'distill'
-    return {f'akd_{stat}.{tag}': value for stat, value in stats.items()}
+def stat_tags(loss_names: Iterable[str]) -> Dict[str, str]:
+    """The tag of each loss in its statistics' log keys, ``akd_<stat>.<tag>``.
+
+    mmengine adds every logged key that contains ``'loss'`` to the total
+    loss, so the tag is free of it: the loss name without a leading
+    ``loss_`` (``loss_cwd`` -> ``cwd``), and with ``'loss'`` elsewhere as
+    ``'LOSS'``. Where that makes two tags equal (``loss_cwd`` and ``cwd``),
+    those losses keep their whole name (``LOSS_cwd``, ``cwd``).
+
+    Args:
+        loss_names (Iterable[str]): The names of the wrapped losses.
+
+    Returns:
+        dict: Loss name -> tag, one tag per loss.
+
+    Raises:
+        ValueError: Two names still give one tag (they differ only in the
+            case of ``'loss'``).
+    """
+    names = list(loss_names)
+
+    def short(name: str) -> str:
+        bare = name[len('loss_'):] if name.startswith('loss_') else name
+        return bare.replace('loss', 'LOSS') or 'distill'
+
+    shorts = [short(name) for name in names]
+    tags = {
+        name: tag if shorts.count(tag) == 1 else name.replace('loss', 'LOSS')
+        for name, tag in zip(names, shorts)
+    }
+    seen: Dict[str, str] = {}
+    for name, tag in tags.items():
+        if tag in seen:
+            raise ValueError(
+                f'AvatarDistiller: the distill losses {seen[tag]!r} and '
+                f'{name!r} would log their statistics under the same key '
+                f"'akd_<stat>.{tag}'; rename one in `distill_losses`")
+        seen[tag] = name
+    return tags

@@ -9,6 +9,8 @@ from mmengine.model import constant_init, kaiming_init
 from mmrazor.registry import MODELS
 from torch import nn
 
+from ...utils.precision import upcast
+
 #: A name under which mmakd's FGD is always found, whatever else is
 #: registered as ``'FGDLoss'``.
 FGD_ALIAS = 'MMAKDFGDLoss'
@@ -172,8 +174,8 @@ class FGDLoss(nn.Module):
                 f'FGDLoss: built for {self.teacher_channels} teacher '
                 f'channels, got student {tuple(preds_S.shape)} (after '
                 f'align) and teacher {tuple(preds_T.shape)}')
-        preds_S = _upcast(preds_S)
-        preds_T = _upcast(preds_T.detach())
+        preds_S = upcast(preds_S)
+        preds_T = upcast(preds_T.detach())
 
         spatial_t, channel_t = _attention(preds_T, self.temp)
         spatial_s, channel_s = _attention(preds_S, self.temp)
@@ -194,7 +196,7 @@ class FGDLoss(nn.Module):
         out_s = _gc_block(preds_S, self.conv_mask_s, self.channel_add_conv_s)
         out_t = _gc_block(preds_T, self.conv_mask_t, self.channel_add_conv_t)
         return F.mse_loss(
-            _upcast(out_s), _upcast(out_t), reduction='sum') / out_s.shape[0]
+            upcast(out_s), upcast(out_t), reduction='sum') / out_s.shape[0]
 
     def extra_repr(self) -> str:
         return (f'temp={self.temp}, alpha_fgd={self.alpha_fgd}, beta_fgd='
@@ -324,11 +326,6 @@ def _channel_add_conv(channels: int) -> nn.Sequential:
         nn.Conv2d(channels, channels // 2, 1),
         nn.LayerNorm([channels // 2, 1, 1]), nn.ReLU(inplace=True),
         nn.Conv2d(channels // 2, channels, 1))
-
-
-def _upcast(x: torch.Tensor) -> torch.Tensor:
-    """Half precision to float32: a sum of N*C*H*W squares overflows fp16."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def _student_channels(in_channels: Optional[int],

@@ -13,26 +13,33 @@ from mmrazor.models.losses import ChannelWiseDivergence, MGDLoss
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from ...utils.precision import statistic
+
 # BatchNorm's epsilon: the authors' release standardises with nn.BatchNorm2d.
 BN_EPS = 1e-5
 
 
-def avatar_sq_diff(teacher: torch.Tensor,
-                   avatars: torch.Tensor) -> torch.Tensor:
-    """``U = E_i[(A_i - T)^2]``, the per-element uncertainty map (AKD figure).
+def uncertainty_map(teacher: torch.Tensor,
+                    avatars: torch.Tensor) -> torch.Tensor:
+    """``U = E_i[(A_i - T)^2]``, the per-element uncertainty map (AKD figure),
+    from the drawn Avatars.
+
+    One Avatar-sized temporary (the difference, squared in place). Float32
+    (float64) inputs are not copied; fp16 and bf16 are upcast before the
+    difference.
 
     Args:
         teacher (Tensor): Vanilla teacher feature ``T``, shape ``(B, ...)``.
         avatars (Tensor): Avatars ``A``, shape ``(N, B, ...)``.
 
     Returns:
-        Tensor: ``U`` of shape ``(B, ...)``, float32.
+        Tensor: ``U`` of shape ``(B, ...)``, float32 (or float64).
     """
-    diff = avatars.detach().float() - teacher.detach().float().unsqueeze(0)
-    return diff.pow(2).mean(dim=0)
+    diff = torch.sub(statistic(avatars), statistic(teacher))
+    return diff.square_().mean(dim=0)
 
 
-def paper_sigma(sq_diff: torch.Tensor, eps: float) -> torch.Tensor:
+def sigma_of(sq_diff: torch.Tensor, eps: float) -> torch.Tensor:
     """``sigma = sqrt(E_x[U] + eps * mean(E_x[U]))``, per element of a sample.
 
     ``E_x`` is the expectation over the batch (with one Avatar the variance
@@ -42,57 +49,32 @@ def paper_sigma(sq_diff: torch.Tensor, eps: float) -> torch.Tensor:
     perturbation (``U == 0``) there is no uncertainty and sigma is 1.
 
     Args:
-        sq_diff (Tensor): ``U`` from :func:`avatar_sq_diff`, ``(B, ...)``.
+        sq_diff (Tensor): The uncertainty map ``U``, ``(B, ...)``: drawn
+            (:func:`uncertainty_map`) or in closed form.
         eps (float): Relative floor of ``sigma^2``.
 
     Returns:
         Tensor: sigma of shape ``(1, ...)``, broadcastable to ``S`` and
         ``A_i``.
     """
-    return sigma_of(sq_diff.mean(dim=0, keepdim=True), eps)
-
-
-def sampled_sigma_sq(teacher: torch.Tensor,
-                     avatars: torch.Tensor) -> torch.Tensor:
-    """``sigma^2 = E_x E_i[(A_i - T)^2]`` in one pass over the Avatars.
-
-    The same value as ``avatar_sq_diff(teacher, avatars).mean(0, True)``
-    (the mean over the N Avatars and the batch at once), with one
-    Avatar-sized temporary instead of three. Float32 (float64) inputs are
-    not copied; fp16 and bf16 are upcast before the difference.
-
-    Args:
-        teacher (Tensor): Vanilla teacher feature ``T``, shape ``(B, ...)``.
-        avatars (Tensor): Avatars ``A``, shape ``(N, B, ...)``.
-
-    Returns:
-        Tensor: ``sigma^2`` of shape ``(1, ...)``, float32 (or float64).
-    """
-    diff = torch.sub(_statistic(avatars), _statistic(teacher))
-    return diff.square_().mean(dim=(0, 1)).unsqueeze(0)
-
-
-def sigma_of(sigma_sq: torch.Tensor, eps: float) -> torch.Tensor:
-    """``sigma = sqrt(sigma^2 + eps * mean(sigma^2))``; 1 where the level's
-    ``sigma^2`` is 0 everywhere (no perturbation). See :func:`paper_sigma`.
-
-    Args:
-        sigma_sq (Tensor): ``E_x E_i[(A_i - T)^2]``, ``(1, ...)``.
-        eps (float): Relative floor of ``sigma^2``.
-
-    Returns:
-        Tensor: sigma, the shape of ``sigma_sq``.
-    """
+    sigma_sq = sq_diff.mean(dim=0, keepdim=True)
     level_mean = sigma_sq.mean()
     # Adds 1 to the zeros of an unperturbed level and 0 otherwise: one
     # kernel, and no host-device sync on the training path.
-    return sigma_sq.add(eps * level_mean + (level_mean == 0)).sqrt_()
+    return sigma_sq.add_(eps * level_mean + (level_mean == 0)).sqrt_()
 
 
-def _statistic(x: torch.Tensor) -> torch.Tensor:
-    """Detached; fp16/bf16 as float32, float32 and float64 as they are."""
-    x = x.detach()
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+def spread(sq_diff: torch.Tensor) -> torch.Tensor:
+    """The logged Avatar spread: the RMS Avatar-teacher difference,
+    ``sqrt(E[U])``.
+
+    Args:
+        sq_diff (Tensor): The drawn uncertainty map ``U``, ``(B, ...)``.
+
+    Returns:
+        Tensor: A scalar.
+    """
+    return sq_diff.mean().sqrt()
 
 
 def values_per_channel(shape: torch.Size, batch_dim: int = 0) -> int:
@@ -218,8 +200,3 @@ def _standardised_output(module: nn.Module, args: Any,
 def _standardised_input(module: nn.Module,
                         args: tuple) -> Optional[tuple]:
     return (_same_dtype(standardise, args[0]), ) + tuple(args[1:])
-
-
-def rms(sq_diff: torch.Tensor) -> torch.Tensor:
-    """Root-mean-square Avatar-teacher difference: the logged spread."""
-    return sq_diff.mean().sqrt()

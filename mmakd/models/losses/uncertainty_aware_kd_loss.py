@@ -9,13 +9,15 @@ from mmengine.model import BaseModule
 from mmrazor.registry import MODELS
 from torch import nn
 
+from ...utils.precision import upcast
 from ..avatars.avatar_generator import Feature, generator_cfg
+from ..avatars.avatar_random import runner_iteration
 from ..avatars.perturbations import expected_sq_diff
 from .akd_options import check_eps, check_sigma, check_uncertainty
 from .avatar_stacking import repeat_along_batch, stacking_of
 from .loss_keys import resolve_keys
-from .uncertainty import (RELEASE_FORMS, release_form, sampled_sigma_sq,
-                          sigma_of, standardise, values_per_channel)
+from .uncertainty import (RELEASE_FORMS, release_form, sigma_of, spread,
+                          standardise, uncertainty_map, values_per_channel)
 
 
 class _BaseLossSignature:
@@ -45,7 +47,7 @@ class UncertaintyAwareKDLoss(BaseModule):
     - ``'paper'`` (default): ``S' = S / sigma``, ``A'_i = A_i / sigma`` with
       ``sigma^2 = E_x E_i[(A_i - T)^2]`` per element of a sample (the
       expectation over the batch and the Avatars; no gradient; floored at
-      ``eps`` times its mean, see :func:`~.uncertainty.paper_sigma`);
+      ``eps`` times its mean, see :func:`~.uncertainty.sigma_of`);
     - ``'official'``: the authors' released code: student and each Avatar
       standardised per channel with their own batch statistics (a BatchNorm
       without parameters), for any number of channels;
@@ -195,8 +197,9 @@ class UncertaintyAwareKDLoss(BaseModule):
         bound = self.base_signature.bind(*args, **kwargs)
         teacher = bound.arguments[self.teacher_key]
         generator = self.avatar_generator or default_generator()
+        avatars = generator(teacher, step=runner_iteration(self.training))
         loss, _ = self.forward_avatars(
-            bound, generator(teacher), with_stats=False,
+            bound, avatars, with_stats=False,
             perturbations=generator.perturbations)
         return loss
 
@@ -321,20 +324,11 @@ class UncertaintyAwareKDLoss(BaseModule):
                 f'shape {tuple(teacher.shape)}; expected (N, '
                 f'{", ".join(map(str, teacher.shape))})')
         suffix = '' if level is None else f'_{level}'
-        # sigma^2 = E_x E_i[(A_i - T)^2], (1, ...): closed form or sampled.
-        sigma_sq = None
-        if self.uncertainty == 'paper' and self.sigma == 'expected':
-            expected = self._expected_sq_diff(teacher, perturbations)
-            if expected is not None:
-                sigma_sq = expected.mean(dim=0, keepdim=True)
-        if (self.uncertainty == 'paper' and sigma_sq is None) or with_stats:
-            sampled = sampled_sigma_sq(teacher, avatars)
-            if with_stats:  # RMS Avatar-teacher difference: sqrt(E[U])
-                stats[f'spread{suffix}'] = sampled.mean().sqrt()
-            if sigma_sq is None:
-                sigma_sq = sampled
+        drawn = uncertainty_map(teacher, avatars) if with_stats else None
+        if with_stats:
+            stats[f'spread{suffix}'] = spread(drawn)
         if self.uncertainty == 'none':
-            return _upcast(student), _upcast(avatars)
+            return upcast(student), upcast(avatars)
         if self.uncertainty == 'release':
             return self._release_level(student, avatars)
         if self.uncertainty == 'official':
@@ -360,10 +354,54 @@ class UncertaintyAwareKDLoss(BaseModule):
                 f'`{self.student_key}` has shape {tuple(student.shape)} and '
                 f'`{self.teacher_key}` {tuple(teacher.shape)}; map the '
                 'student through a connector to the teacher\'s shape')
-        sigma = sigma_of(sigma_sq, self.eps)
+        sigma = self.paper_sigma(teacher, avatars, perturbations, drawn)
         if with_stats:
             stats[f'sigma{suffix}'] = sigma.mean()
         return student / sigma, avatars / sigma
+
+    def uncertainty_map(self,
+                        teacher: torch.Tensor,
+                        avatars: torch.Tensor,
+                        perturbations: Optional[Sequence[Any]] = None,
+                        drawn: Optional[torch.Tensor] = None
+                        ) -> torch.Tensor:
+        """``U = E_i[(A_i - T)^2]`` of one level as ``'paper'`` uses it: in
+        closed form with ``sigma='expected'`` (where the perturbations have
+        one), else from the drawn Avatars.
+
+        Args:
+            teacher (Tensor): The vanilla teacher ``T``, ``(B, ...)``.
+            avatars (Tensor): Its Avatars, ``(N, B, ...)``.
+            perturbations (Sequence, optional): The perturbations that made
+                ``avatars``, for ``'expected'``. None: this loss's own
+                generator's, else the default generator's.
+            drawn (Tensor, optional): :func:`~.uncertainty.uncertainty_map`
+                of these Avatars, when already computed.
+
+        Returns:
+            Tensor: ``U``, ``(B, ...)``, float32 (float64).
+        """
+        if self.sigma == 'expected':
+            expected = self._expected_sq_diff(teacher, perturbations)
+            if expected is not None:
+                return expected
+        return uncertainty_map(teacher, avatars) if drawn is None else drawn
+
+    def paper_sigma(self,
+                    teacher: torch.Tensor,
+                    avatars: torch.Tensor,
+                    perturbations: Optional[Sequence[Any]] = None,
+                    drawn: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``sigma = sqrt(E_x[U] + eps mean E_x[U])`` of one level: what
+        ``'paper'`` divides student and Avatars by (see
+        :meth:`uncertainty_map` for the arguments).
+
+        Returns:
+            Tensor: sigma, ``(1, ...)``.
+        """
+        return sigma_of(
+            self.uncertainty_map(teacher, avatars, perturbations, drawn),
+            self.eps)
 
     def _expected_sq_diff(
             self, teacher: torch.Tensor,
@@ -415,7 +453,7 @@ class UncertaintyAwareKDLoss(BaseModule):
                     f'{tuple(x.shape)}; use \'paper\' or \'none\' for this '
                     'loss, or a batch of more than one sample')
         return tuple(
-            standardise(x, batch_dim) if standardised else _upcast(x)
+            standardise(x, batch_dim) if standardised else upcast(x)
             for _, x, batch_dim, standardised in inputs)
 
     def _load_from_state_dict(self, state_dict: Dict, prefix: str, *args,
@@ -455,11 +493,6 @@ def _as_levels(x: Feature, name: str) -> List[torch.Tensor]:
     return levels
 
 
-def _upcast(x: torch.Tensor) -> torch.Tensor:
-    """fp16 and bf16 to float32 (what 'paper' and 'official' give too)."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
 def _like(template: Feature, levels: List[torch.Tensor]) -> Feature:
     """``levels`` in the structure of ``template`` (tensor, tuple or list)."""
     if isinstance(template, (tuple, list)):
@@ -471,7 +504,8 @@ def _like(template: Feature, levels: List[torch.Tensor]) -> Feature:
 def default_generator() -> nn.Module:
     """The generator of a wrapper without one of its own, called directly.
 
-    One instance: perturbations hold no state (they draw from torch's
-    global random generator) and the generator has no parameters.
+    One instance, and so one random stream, for every such wrapper: the
+    wrappers of one iteration continue the stream in turn instead of
+    drawing the same masks.
     """
     return MODELS.build(generator_cfg('UncertaintyAwareKDLoss', None))

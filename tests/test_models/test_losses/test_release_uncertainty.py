@@ -7,6 +7,8 @@ computes on one level with one Avatar (``mmrazor/models/losses/akd_cwd.py``,
 :func:`batch_norm`. The Avatar is fixed (a given dropout mask), so loss and
 student gradient are compared exactly.
 """
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -169,7 +171,10 @@ def mgd_reference(setup: Setup, seed: int):
     torch.manual_seed(seed)
     n, _, h, w = teacher.shape
     keep = (torch.rand(n, 1, h, w) <= 1 - LAMBDA).float()
-    avatar = distiller.avatar_generator(teacher)[0]
+    # A fresh copy of the stream draws what the distiller drew at its step.
+    generator = copy.deepcopy(distiller.avatar_generator)
+    avatar = generator(
+        teacher, step=distiller.avatar_generator.random.last_step)[0]
     aligned = feature if connector.align is None else connector.align(
         feature)
     return feature, release_mgd(aligned, avatar, connector.generation, keep,
