@@ -14,10 +14,16 @@ import ``mmrazor.models`` before a config's ``custom_imports`` is read) work.
 That line imports this package only: ``os``, ``sys`` and ``importlib``, no
 torch. Set ``MMAKD_NO_IMPORT_HOOK=1`` to switch the start-up hook off;
 ``import mmakd`` still applies both fixes.
+
+The hook never makes an import fail. If it fails itself (while looking up a
+module, or while registering the allow-list after ``import torch``), it warns
+once, naming the error and ``MMAKD_NO_IMPORT_HOOK=1``, takes its finder off
+``sys.meta_path`` and does nothing more; the import goes on without it.
 """
 import importlib.machinery
 import os
 import sys
+import types
 from typing import Optional, Sequence
 
 from . import mmrazor_torch2
@@ -37,27 +43,111 @@ DISABLE_ENV = 'MMAKD_NO_IMPORT_HOOK'
 STARTUP_LINE = "import importlib.util as u; u.find_spec('mmakd_compat') and __import__('mmakd_compat').install_at_startup()"  # noqa: E501
 
 
+def _warn(message: str) -> None:
+    """Warns with ``message``; prints it if warnings are errors here.
+
+    Args:
+        message: The text of the warning.
+    """
+    import warnings
+    try:
+        warnings.warn(message, RuntimeWarning)
+    except Exception:  # -W error: a warning must not become the failure
+        sys.stderr.write(f'RuntimeWarning: {message}\n')
+
+
+def _switch_off(error: Exception) -> None:
+    """Takes every :class:`CompatFinder` off ``sys.meta_path`` and warns.
+
+    ``sys.meta_path`` is replaced by a new list rather than changed in place:
+    the finder may fail while importlib is iterating the list, and removing
+    an entry in place would make importlib skip the finder after it.
+
+    Args:
+        error: What the hook raised.
+    """
+    for finder in sys.meta_path:
+        if isinstance(finder, CompatFinder):
+            finder.off = True
+    sys.meta_path = [
+        f for f in sys.meta_path if not isinstance(f, CompatFinder)
+    ]
+    _warn(f"mmakd's start-up hook (mmakd_compat) failed and switched itself "
+          f'off: {type(error).__name__}: {error}. Imports go on without it, '
+          'so torch.load may refuse mmengine Runner checkpoints, and '
+          'mmrazor.models may not import, until mmakd is imported. Set '
+          f'{DISABLE_ENV}=1 to switch the hook off.')
+
+
 def _after_torch() -> None:
-    from .checkpoint import allow_mmengine_checkpoints_on_demand
-    allow_mmengine_checkpoints_on_demand()
+    """Registers the checkpoint allow-list once torch is imported.
+
+    An error here is the hook's own: it is turned into a warning and the
+    hook is switched off (:func:`_switch_off`), so ``import torch`` goes on.
+    """
+    try:
+        from .checkpoint import allow_mmengine_checkpoints_on_demand
+        allow_mmengine_checkpoints_on_demand()
+    except Exception as error:
+        _switch_off(error)
 
 
 class _TorchLoader(importlib.machinery.SourceFileLoader):
     """Imports torch as usual, then registers the checkpoint allow-list."""
 
-    def exec_module(self, module) -> None:
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Executes torch (its own errors are raised as usual), then calls
+        :func:`_after_torch`, which raises nothing.
+
+        Args:
+            module: The new ``torch`` module.
+        """
         super().exec_module(module)
         _after_torch()
 
 
 class CompatFinder:
     """Routes the modules that the fixes repair; every other import is
-    left to the rest of ``sys.meta_path``."""
+    left to the rest of ``sys.meta_path``.
+
+    Attributes:
+        off: Set when the hook failed: the finder then finds nothing.
+    """
+
+    def __init__(self) -> None:
+        self.off = False
 
     def find_spec(self,
                   fullname: str,
                   path: Optional[Sequence[str]],
-                  target=None) -> Optional[importlib.machinery.ModuleSpec]:
+                  target: Optional[types.ModuleType] = None
+                  ) -> Optional[importlib.machinery.ModuleSpec]:
+        """The spec of a repaired module, None for any other.
+
+        An error of its own switches the hook off (:func:`_switch_off`) and
+        returns None: the rest of ``sys.meta_path`` imports the module.
+
+        Args:
+            fullname: The module's full name.
+            path: The parent package's ``__path__``, None for a top-level
+                module.
+            target: The module being reloaded, if any (unused).
+
+        Returns:
+            Optional[ModuleSpec]: The spec, or None to leave the module to
+            the next finder.
+        """
+        if self.off:
+            return None
+        try:
+            return self._find_spec(fullname, path)
+        except Exception as error:
+            _switch_off(error)
+            return None
+
+    @staticmethod
+    def _find_spec(fullname: str, path: Optional[Sequence[str]]
+                   ) -> Optional[importlib.machinery.ModuleSpec]:
         if fullname in mmrazor_torch2.GATED_MODULES:
             return mmrazor_torch2.find_spec(fullname, path)
         if fullname == 'torch':
@@ -91,9 +181,13 @@ def disabled() -> bool:
 
 def install_at_startup() -> None:
     """What ``mmakd-import-hook.pth`` calls: :func:`install` unless
-    ``MMAKD_NO_IMPORT_HOOK`` is set."""
-    if not disabled():
-        install()
+    ``MMAKD_NO_IMPORT_HOOK`` is set. An error is a warning, not a failure of
+    the start-up."""
+    try:
+        if not disabled():
+            install()
+    except Exception as error:
+        _switch_off(error)
 
 
 def apply_now() -> None:

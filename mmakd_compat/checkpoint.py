@@ -8,6 +8,11 @@ methods through ``getattr(HistoryBuffer, 'mean')``. Those globals, and only
 those, are added to torch's allow-list: ``weights_only`` stays on for
 everything else.
 
+Only torch >= 2.6 gets the list (:func:`needs_allow_list`). torch 2.4 and 2.5
+have ``add_safe_globals`` but load with ``weights_only=False`` by default, and
+they do not understand the list's ``(obj, 'name')`` entries: there nothing is
+registered.
+
 Two ways in:
 
 - :func:`allow_mmengine_checkpoints` registers the list at once (``import
@@ -19,13 +24,53 @@ Two ways in:
   start-up hook uses, so that a script that only imports torch (MMRazor's
   ``convert_kd_ckpt_to_student.py``) loads Runner checkpoints.
 """
+import re
 import sys
-from typing import Any, Callable, List, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 # Registered by ``HistoryBuffer.__init__``; listed here because a checkpoint
 # may be loaded before any HistoryBuffer exists.
 _BUILTIN_STATISTICS = frozenset(('min', 'max', 'current', 'mean'))
 HISTORY_BUFFER = 'mmengine.logging.history_buffer.HistoryBuffer'
+#: The first torch whose ``torch.load`` defaults to ``weights_only=True``.
+WEIGHTS_ONLY_DEFAULT_SINCE = (2, 6)
+
+
+def parse_version(version: str) -> Optional[Tuple[int, int]]:
+    """The major and minor numbers of a torch version string.
+
+    Args:
+        version: Such as ``'2.6.0+cu124'``, ``'2.13.0+cpu'``, ``'2.5.1'`` or
+            ``'2.6.0a0+git1a2b3c'``.
+
+    Returns:
+        Optional[Tuple[int, int]]: ``(major, minor)``, e.g. ``(2, 6)``; None
+        if the string does not start with ``major.minor``.
+    """
+    match = re.match(r'\s*v?(\d+)\.(\d+)', str(version))
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def needs_allow_list(version: Optional[str] = None) -> bool:
+    """Whether torch needs the allow-list: torch >= 2.6.
+
+    An unreadable version counts as no: registering entries that an older
+    torch does not understand would break its ``weights_only`` loads, while
+    registering nothing leaves torch's own behaviour.
+
+    Args:
+        version: A torch version string; by default ``torch.__version__``.
+
+    Returns:
+        bool: True if ``torch.load`` defaults to ``weights_only=True``.
+    """
+    if version is None:
+        import torch
+        version = torch.__version__
+    parsed = parse_version(version)
+    return parsed is not None and parsed >= WEIGHTS_ONLY_DEFAULT_SINCE
 
 
 def _history_buffer() -> type:
@@ -100,20 +145,30 @@ def mmengine_checkpoint_globals() -> List[SafeGlobal]:
 
 
 def _add_safe_globals(entries: List[Any]) -> None:
+    """Adds ``entries`` to torch's safe globals; callers check
+    :func:`needs_allow_list` first.
+
+    Args:
+        entries: Objects, and ``(object, 'module.name')`` pairs.
+    """
     import torch
-    if hasattr(torch.serialization, 'add_safe_globals'):  # torch >= 2.4
-        torch.serialization.add_safe_globals(entries)
+    torch.serialization.add_safe_globals(entries)
 
 
 def allow_mmengine_checkpoints() -> None:
-    """Adds :func:`mmengine_checkpoint_globals` to torch's safe globals."""
-    _add_safe_globals(mmengine_checkpoint_globals())
+    """Adds :func:`mmengine_checkpoint_globals` to torch's safe globals, on
+    torch >= 2.6 only (:func:`needs_allow_list`)."""
+    if needs_allow_list():
+        _add_safe_globals(mmengine_checkpoint_globals())
 
 
 def allow_mmengine_checkpoints_on_demand() -> None:
     """The same names as :func:`allow_mmengine_checkpoints`, mmengine's
     ``HistoryBuffer`` by a stand-in that imports it when a checkpoint needs
-    it. Call it once torch is imported (numpy comes with torch)."""
+    it, on torch >= 2.6 only (:func:`needs_allow_list`). Call it once torch
+    is imported (numpy comes with torch)."""
+    if not needs_allow_list():
+        return
     numpy_globals = _numpy_globals() if 'numpy' in sys.modules else []
     # The stand-in also under its own name, so that it stays in the list's
     # values once the real class takes over HISTORY_BUFFER.

@@ -4,10 +4,12 @@ A short Runner training of a tiny teacher (``ToyNet``, generated data) writes
 a checkpoint; it must load as a distillation ``teacher_ckpt``, as a Runner's
 ``load_from`` and through ``resume``, with torch's ``weights_only`` still on:
 it is mmakd's narrow allow-list that admits the Runner's objects, and
-anything outside it stays refused.
+anything outside it stays refused. The list is registered on torch >= 2.6
+only, where ``weights_only=True`` is the default.
 """
 import pickle
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,11 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
+import mmakd_compat
 from mmakd.models import TeacherCheckpointUnreadable
+from mmakd_compat.checkpoint import (allow_mmengine_checkpoints,
+                                     allow_mmengine_checkpoints_on_demand,
+                                     needs_allow_list, parse_version)
 
 
 def _state_dict(path: Path) -> dict:
@@ -135,3 +141,55 @@ def test_objects_outside_the_allow_list_are_refused(teacher_ckpt, tmp_path):
     with pytest.raises((RuntimeError, pickle.UnpicklingError),
                        match="getattr.*'__init__'"):
         torch.load(getattr_abuse, weights_only=True)
+
+
+# --------------------------------------------- only where torch needs it
+
+
+@pytest.mark.parametrize('version, parsed, needed', [
+    ('2.6.0+cu124', (2, 6), True),
+    ('2.13.0+cpu', (2, 13), True),
+    ('2.10.1', (2, 10), True),
+    ('2.6.0a0+git1a2b3c4', (2, 6), True),
+    ('3.0.0', (3, 0), True),
+    ('2.5.1', (2, 5), False),
+    ('2.4.0+cu121', (2, 4), False),
+    ('1.13.1', (1, 13), False),
+    ('unknown', None, False),
+    ('', None, False),
+])
+def test_torch_versions_are_read(version, parsed, needed):
+    assert parse_version(version) == parsed
+    assert needs_allow_list(version) is needed
+
+
+def test_the_installed_torch_version_is_read():
+    assert parse_version(torch.__version__) is not None
+
+
+@pytest.fixture
+def recorded(monkeypatch) -> list:
+    """What reaches ``torch.serialization.add_safe_globals``, which is
+    replaced by a recorder (torch's own list is left alone)."""
+    calls = []
+    monkeypatch.setattr(torch.serialization, 'add_safe_globals',
+                        calls.append)
+    # A failing start-up path would take the hook off this list: a copy.
+    monkeypatch.setattr(sys, 'meta_path', list(sys.meta_path))
+    return calls
+
+
+@pytest.mark.parametrize('version, registered', [('2.4.1', 0), ('2.5.1', 0),
+                                                 ('2.6.0', 3),
+                                                 ('2.13.0+cpu', 3)])
+def test_the_allow_list_is_registered_from_torch_2_6(monkeypatch, recorded,
+                                                     version, registered):
+    """torch 2.4 and 2.5 load with weights_only=False by default and do not
+    understand the list's (obj, 'name') entries: nothing is registered."""
+    monkeypatch.setattr(torch, '__version__', version)
+    allow_mmengine_checkpoints()
+    allow_mmengine_checkpoints_on_demand()
+    mmakd_compat._after_torch()  # what the start-up hook runs
+    assert len(recorded) == registered
+    assert any(isinstance(f, mmakd_compat.CompatFinder)
+               for f in sys.meta_path)

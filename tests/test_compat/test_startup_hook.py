@@ -2,8 +2,9 @@
 
 ``mmakd-import-hook.pth`` (in site-packages, written by ``pip install``)
 puts :class:`mmakd_compat.CompatFinder` on ``sys.meta_path`` in every
-interpreter; ``MMAKD_NO_IMPORT_HOOK=1`` switches it off. Each check runs in a
-fresh interpreter.
+interpreter; ``MMAKD_NO_IMPORT_HOOK=1`` switches it off. A failure of the
+hook itself is one warning, never a failed import. Each check runs in a fresh
+interpreter.
 """
 import os
 import shutil
@@ -45,6 +46,82 @@ def test_an_environment_variable_switches_it_off(value):
 
 def test_off_values_keep_it_on():
     assert _out(STATE, **{DISABLE_ENV: '0'}) == "[] ['CompatFinder']"
+
+
+# ------------------------------------------- a failing hook breaks nothing
+
+#: Puts a finder that records what it is asked right after the hook's, so a
+#: finder that leaves ``sys.meta_path`` mid-lookup is seen to skip none.
+SEEN = ('import sys\n'
+        'class Seen:\n'
+        '    names = []\n'
+        '    def find_spec(self, name, path, target=None):\n'
+        '        self.names.append(name)\n'
+        'sys.meta_path.insert(1, Seen())\n')
+IMPORT_TORCH = ('import torch\n'
+                'hook = [f for f in sys.meta_path '
+                'if type(f).__name__ == "CompatFinder"]\n'
+                'print(torch.__spec__.origin.endswith("torch/__init__.py"), '
+                'torch.tensor([1, 2]).sum().item(), "torch" in Seen.names, '
+                'hook)')
+#: Internal errors of the hook: while registering the allow-list after
+#: torch executed, and while looking up a module.
+FAILURES = {
+    'allow-list': ('import mmakd_compat.checkpoint as c\n'
+                   'def fail():\n'
+                   '    raise RuntimeError("forced failure")\n'
+                   'c.allow_mmengine_checkpoints_on_demand = fail\n'),
+    'find_spec': ('import mmakd_compat.mmrazor_torch2 as m\n'
+                  'class Names:\n'
+                  '    def __contains__(self, name):\n'
+                  '        raise RuntimeError("forced failure")\n'
+                  'm.GATED_MODULES = Names()\n'),
+}
+WARNING = "mmakd's start-up hook (mmakd_compat) failed"
+
+
+@pytest.mark.parametrize('where', sorted(FAILURES))
+@pytest.mark.parametrize('warnings', ['default', 'error::RuntimeWarning'])
+def test_a_failing_hook_warns_once_and_switches_off(where, warnings):
+    """import torch returns the real torch; the hook is gone afterwards,
+    also where warnings are errors."""
+    proc = run_python(SEEN + FAILURES[where] + IMPORT_TORCH,
+                      env={'PYTHONWARNINGS': warnings})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # A failed lookup leaves torch to the next finder, which is asked.
+    seen = where == 'find_spec'
+    assert proc.stdout.strip() == f'True 3 {seen} []'
+    assert proc.stderr.count(WARNING) == 1, proc.stderr
+    assert 'RuntimeError: forced failure' in proc.stderr
+    assert f'{DISABLE_ENV}=1' in proc.stderr
+
+
+def test_a_failing_startup_install_warns():
+    proc = run_python('import sys, mmakd_compat\n'
+                      'def fail():\n'
+                      '    raise OSError("forced failure")\n'
+                      'mmakd_compat.install = fail\n'
+                      'mmakd_compat.install_at_startup()\n'
+                      'import torch\n'
+                      'print([type(f).__name__ for f in sys.meta_path '
+                      'if type(f).__name__ == "CompatFinder"])')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == '[]'
+    assert proc.stderr.count(WARNING) == 1, proc.stderr
+    assert 'OSError: forced failure' in proc.stderr
+
+
+def test_a_working_hook_warns_nothing():
+    proc = run_python(SEEN + IMPORT_TORCH,
+                      env={'PYTHONWARNINGS': 'error::RuntimeWarning'})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The hook found torch: the next finder was not asked.
+    assert proc.stdout.strip() == \
+        'True 3 False [mmakd_compat.CompatFinder()]'
+    assert WARNING not in proc.stderr
+
+
+# ------------------------------------------------------ Runner checkpoints
 
 
 @pytest.fixture
