@@ -20,6 +20,7 @@ import copy
 import logging
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -277,6 +278,52 @@ def run_python(code: str,
                           capture_output=True,
                           text=True,
                           timeout=timeout)
+
+
+def run_tool(cmd: List[str],
+             unset: Sequence[str] = (),
+             check: bool = True,
+             timeout: float = 300,
+             **env: str) -> str:
+    """Runs a tool from the repository root with ``tests/data`` importable.
+
+    Args:
+        cmd: The command, e.g. ``['bash', 'tools/dist_train.sh', ...]``.
+        unset: Variables of this environment to leave out (``LOCAL_RANK``
+            always is).
+        check: Whether a non-zero exit fails the test.
+        timeout: Seconds before the run is killed (and the test fails).
+        **env: Extra environment variables.
+
+    Returns:
+        str: stdout and stderr.
+    """
+    full_env = {
+        **os.environ, 'PYTHONPATH':
+        os.pathsep.join(
+            filter(None, [TESTS_DATA, os.environ.get('PYTHONPATH')])),
+        **env
+    }
+    for name in ('LOCAL_RANK', *unset):
+        full_env.pop(name, None)
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout)
+    output = proc.stdout + proc.stderr
+    if check:
+        assert proc.returncode == 0, output[-5000:]
+    return output
+
+
+def free_port() -> str:
+    """A free TCP port on 127.0.0.1, for torchrun's ``PORT``."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return str(sock.getsockname()[1])
 
 
 # ------------------------------------------- toy teacher checkpoints (Runner)

@@ -13,16 +13,16 @@ import pickle
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import pytest
 import torch
-from helpers import REPO_ROOT, TESTS_DATA, TOY_KD_CONFIG, toy_config
+from helpers import (REPO_ROOT, TESTS_DATA, TOY_KD_CONFIG, free_port, run_tool,
+                     toy_config)
 
 TOOLS = Path(REPO_ROOT) / 'tools'
 if TESTS_DATA not in sys.path:  # toy_kd.py's custom_imports, in process
@@ -172,35 +172,6 @@ def test_show_dir_turns_on_the_visualization_hook():
 # ------------------------------------------------ the scripts, in subprocesses
 
 
-def _run(cmd: List[str], unset: Sequence[str] = (), **env: str) -> str:
-    """Runs a tool from the repository root with tests/data importable,
-    without the variables ``unset`` of this environment."""
-    full_env = {
-        **os.environ, 'PYTHONPATH':
-        os.pathsep.join(
-            filter(None, [TESTS_DATA, os.environ.get('PYTHONPATH')])),
-        **env
-    }
-    for name in ('LOCAL_RANK', *unset):
-        full_env.pop(name, None)
-    proc = subprocess.run(
-        cmd,
-        cwd=REPO_ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=300)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-5000:]
-    return output
-
-
-def _free_port() -> str:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return str(sock.getsockname()[1])
-
-
 def _accuracy(output: str) -> float:
     found = re.findall(r'toy/accuracy: ([0-9.]+)', output)
     assert found, output[-3000:]
@@ -226,7 +197,7 @@ def _student_predictions(checkpoint: Path) -> List[int]:
 def trained(tmp_path_factory) -> Path:
     """``tools/train.py`` trains the toy distillation for 4 iterations."""
     work_dir = tmp_path_factory.mktemp('train')
-    output = _run([
+    output = run_tool([
         sys.executable, 'tools/train.py', TOY_KD_CONFIG, '--work-dir',
         str(work_dir)
     ])
@@ -246,7 +217,7 @@ def test_train_py_writes_a_distillation_checkpoint(trained):
 
 def test_test_py_evaluates_the_checkpoint(trained, tmp_path):
     preds_file = tmp_path / 'preds.pkl'
-    output = _run([
+    output = run_tool([
         sys.executable, 'tools/test.py', TOY_KD_CONFIG,
         str(trained / 'iter_4.pth'), '--work-dir',
         str(tmp_path), '--out',
@@ -261,7 +232,7 @@ def test_test_py_evaluates_the_checkpoint(trained, tmp_path):
 
 def test_test_py_needs_no_teacher_ckpt(trained, tmp_path):
     """The teacher's weights are in the tested checkpoint."""
-    output = _run([
+    output = run_tool([
         sys.executable, 'tools/test.py', TOY_KD_CONFIG,
         str(trained / 'iter_4.pth'), '--work-dir',
         str(tmp_path), '--cfg-options',
@@ -275,7 +246,7 @@ def test_train_py_resume_without_path_continues_from_latest(trained, tmp_path):
     work_dir = tmp_path / 'resumed'
     shutil.copytree(trained, work_dir)
     (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_4.pth'))
-    output = _run([
+    output = run_tool([
         sys.executable, 'tools/train.py', TOY_KD_CONFIG, '--work-dir',
         str(work_dir), '--resume', '--cfg-options', 'train_cfg.max_iters=6'
     ])
@@ -288,11 +259,11 @@ def test_train_py_resume_without_path_continues_from_latest(trained, tmp_path):
 def test_dist_train_sh_on_two_cpu_processes(tmp_path):
     """With the config's backend nccl (OpenMMLab's default): no flag needed
     on a machine without CUDA."""
-    output = _run([
+    output = run_tool([
         'bash', 'tools/dist_train.sh', TOY_KD_CONFIG, '2', '--work-dir',
         str(tmp_path), '--cfg-options', 'env_cfg.dist_cfg.backend=nccl'
     ],
-                  PORT=_free_port())
+                  PORT=free_port())
     assert 'Distributed training: True' in output
     if not torch.cuda.is_available():
         assert output.count('the distributed backend is gloo') == 2
@@ -304,13 +275,13 @@ def test_dist_train_sh_on_two_cpu_processes(tmp_path):
 
 def test_dist_test_sh_on_two_cpu_processes(trained, tmp_path):
     preds_file = tmp_path / 'preds.pkl'
-    output = _run([
+    output = run_tool([
         'bash', 'tools/dist_test.sh', TOY_KD_CONFIG,
         str(trained / 'iter_4.pth'), '2', '--work-dir',
         str(tmp_path), '--out',
         str(preds_file)
     ],
-                  PORT=_free_port())
+                  PORT=free_port())
     assert 'Iter(test) [2/2]' in output
     # Both ranks' halves are gathered, in dataset order.
     dumped = pickle.loads(preds_file.read_bytes())
@@ -341,7 +312,7 @@ def test_a_stopped_peer_ends_dist_train_sh_in_bounded_time(tmp_path):
     timeout = 5
     env = {
         **os.environ, 'PYTHONPATH': TESTS_DATA,
-        'PORT': _free_port(),
+        'PORT': free_port(),
         'OMP_NUM_THREADS': '1'
     }
     env.pop('LOCAL_RANK', None)
@@ -385,7 +356,7 @@ def test_a_stopped_peer_ends_dist_train_sh_in_bounded_time(tmp_path):
 def test_train_py_uses_one_thread_unless_omp_num_threads(
         omp, one_thread, tmp_path):
     env = {} if omp is None else {'OMP_NUM_THREADS': omp}
-    output = _run([
+    output = run_tool([
         sys.executable, 'tools/train.py', TOY_KD_CONFIG, '--work-dir',
         str(tmp_path), '--cfg-options', 'train_cfg.max_iters=1',
         'train_cfg.val_interval=1'

@@ -1,4 +1,6 @@
-"""vis_avatars.py: the panel grid, U as the loss computes it, bad input."""
+"""vis_avatars.py: the panel grid, U and sigma as the loss computes them,
+the generator that draws each loss's Avatars, bad input."""
+import copy
 import json
 import os.path as osp
 import sys
@@ -17,6 +19,8 @@ AKD_DET = osp.join(DIGITS, 'akd-cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
                    'digit-scenes.py')
 AKD_SEG = osp.join(DIGITS, 'akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_'
                    '1500i_digit-scenes.py')
+CWD_DET = osp.join(DIGITS, 'cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
+                   'digit-scenes.py')
 SEG_TEACHER = osp.join(DIGITS, 'pspnet_r18-w32-d4_1500i_digit-scenes.py')
 PLAIN_DET = osp.join(DIGITS, 'retinanet_r18-w8_fpn_1500i_digit-scenes.py')
 
@@ -103,6 +107,136 @@ def test_sigma_of_several_images_is_the_loss_sigma_of_that_batch(
     # The U panel is the first image's.
     u = ((row.avatars - row.teacher[None])**2).mean(0)[0].mean(0)
     np.testing.assert_allclose(maps['U'], u.numpy(), rtol=1e-5)
+
+
+def _inputs(row: 'vis_avatars.Row') -> dict:
+    """The loss's student and teacher inputs of a row, by argument name."""
+    return {row.student_key: row.student, row.teacher_key: row.teacher}
+
+
+def test_a_config_without_avatars_is_drawn_with_akd_defaults(
+        image, tmp_path):
+    out = tmp_path / 'vis'
+    vis_avatars.main([CWD_DET, '--img', image, '--out', str(out)])
+    assert panel_grid(str(out / 'avatars.png')) == [6, 6, 6]
+    summary = json.loads((out / 'avatars.json').read_text())
+    assert {r['uncertainty'] for r in summary['rows']} == {'no AKD'}
+    assert {r['sigma_mode'] for r in summary['rows']} == {'sampled'}
+
+    cfg = vis_avatars.load_distill_config(CWD_DET)
+    assert cfg.model.distiller.type == 'ConfigurableDistiller'
+    model = vis_avatars.build_model(cfg, seed=0)
+    data = vis_avatars.load_image(image, cfg, 'mmdet')
+    torch.manual_seed(1)
+    rows = vis_avatars.draw_rows(model, [data], seed=0)
+    # AKD's default generator (1 Avatar, element dropout 0.1), seeded with
+    # the seed; its records drawn in turn, as in one training step.
+    generator = vis_avatars.AvatarGenerator().manual_seed(0)
+    for row, first in zip(rows, summary['rows']):
+        assert torch.equal(row.avatars, generator(row.teacher, step=0))
+        # U and sigma of a default UncertaintyAwareKDLoss around the loss.
+        base = model.distiller.distill_losses[row.loss_name]
+        assert isinstance(row.loss, vis_avatars.UncertaintyAwareKDLoss)
+        assert row.loss.base_loss is base
+        assert (row.loss.uncertainty, row.loss.sigma, row.loss.eps) == (
+            'paper', 'sampled', 1e-2)
+        _, stats = row.loss.forward_avatars(_inputs(row), row.avatars)
+        torch.testing.assert_close(row.sigma.mean(), stats['sigma'])
+        torch.testing.assert_close(row.spread, stats['spread'])
+        assert first['mean_sigma'] == pytest.approx(stats['sigma'].item())
+        assert first['spread'] == pytest.approx(stats['spread'].item())
+    # The draw depends on the seed only, not on torch's global stream.
+    torch.manual_seed(2)
+    again = vis_avatars.draw_rows(model, [data], seed=0)
+    other = vis_avatars.draw_rows(model, [data], seed=1)
+    for row, same, different in zip(rows, again, other):
+        assert torch.equal(row.avatars, same.avatars)
+        assert not torch.equal(row.avatars, different.avatars)
+
+
+def test_a_loss_with_a_generator_of_its_own_draws_its_avatars(
+        image, tmp_path):
+    cfg = vis_avatars.load_distill_config(AKD_DET)
+    own = dict(num_avatars=3, perturbation=dict(type='GaussianNoise',
+                                                std=0.5))
+    cfg.model.distiller.distill_losses['loss_cwd_fpn1'] = dict(
+        type='UncertaintyAwareKDLoss',
+        base_loss=dict(type='ChannelWiseDivergence', tau=1, loss_weight=10),
+        avatar_generator=own)
+    model = vis_avatars.build_model(cfg, seed=0)
+    distiller = model.distiller
+    data = vis_avatars.load_image(image, cfg, 'mmdet')
+    rows = vis_avatars.draw_rows(model, [data], seed=0)
+    assert [row.loss_name for row in rows] == [
+        'loss_cwd_fpn0', 'loss_cwd_fpn1', 'loss_cwd_fpn2']
+    assert [row.avatars.shape[0] for row in rows] == [1, 3, 1]
+    # loss_cwd_fpn1's Avatars: its own generator's Gaussian noise, which
+    # moves every element (element dropout leaves 90 % of them as T).
+    loss = distiller.distill_losses['loss_cwd_fpn1']
+    noisy = rows[1]
+    assert (noisy.avatars != noisy.teacher[None]).float().mean() > 0.99
+    assert torch.equal(
+        noisy.avatars,
+        copy.deepcopy(loss.avatar_generator).manual_seed(0)(noisy.teacher,
+                                                            step=0))
+    # The other levels: the distiller's generator, one stream in turn.
+    shared = copy.deepcopy(distiller.avatar_generator).manual_seed(0)
+    for row in (rows[0], rows[2]):
+        assert torch.equal(row.avatars, shared(row.teacher, step=0))
+        assert (row.avatars == 0).float().mean() > 0.05
+    # What the distiller itself draws at its first step with that seed.
+    distiller.manual_seed(0)
+    with torch.no_grad():
+        losses = distiller.compute_distill_losses()
+    for row in rows:
+        value, _ = row.loss.forward_avatars(
+            _inputs(row), row.avatars, with_stats=False,
+            perturbations=row.generator.perturbations)
+        torch.testing.assert_close(value, losses[row.loss_name])
+    # N columns: the largest N; the other rows leave their gap empty.
+    png = str(tmp_path / 'avatars.png')
+    vis_avatars.render(rows, vis_avatars._input_image(data), png)
+    assert panel_grid(png) == [6, 8, 6]
+    summary = vis_avatars.summary(rows)
+    assert summary[1]['avatars'] == (
+        "3 Avatar(s): [GaussianNoise(std=0.5, mode='multiplicative')]")
+    # --num-avatars sets N of every generator, the loss's own too.
+    rows = vis_avatars.draw_rows(model, [data], num_avatars=2, seed=0)
+    assert [row.avatars.shape[0] for row in rows] == [2, 2, 2]
+    assert loss.avatar_generator.num_avatars == 3
+
+
+@pytest.mark.parametrize('mode', ['sampled', 'expected'])
+def test_sigma_is_the_loss_sigma_of_the_same_draw(mode, image, tmp_path):
+    import cv2
+    second = str(tmp_path / 'second.png')
+    cv2.imwrite(second, cv2.imread(image)[::-1])
+    cfg = vis_avatars.load_distill_config(
+        AKD_SEG, {'model.distiller.sigma': mode})
+    model = vis_avatars.build_model(cfg, seed=0)
+    data = [vis_avatars.load_image(p, cfg, 'mmseg') for p in (image, second)]
+    (row, ) = vis_avatars.draw_rows(model, data, num_avatars=2, seed=0)
+    assert row.loss.sigma == mode and row.sigma_mode == mode
+    _, stats = row.loss.forward_avatars(
+        _inputs(row), row.avatars, with_stats=True,
+        perturbations=row.generator.perturbations)
+    torch.testing.assert_close(row.sigma.mean(), stats['sigma'])
+    torch.testing.assert_close(row.spread, stats['spread'])
+    torch.testing.assert_close(
+        row.sigma,
+        row.loss.paper_sigma(row.teacher, row.avatars,
+                             row.generator.perturbations))
+    # U: E_i[(A_i - T)^2] of the two Avatars, or its closed form for
+    # element dropout, T^2 p / (1 - p); sigma^2 = E_x[U] + eps E[E_x[U]].
+    drawn = ((row.avatars - row.teacher[None])**2).mean(0)
+    closed = row.teacher**2 * (0.1 / 0.9)
+    u = drawn if mode == 'sampled' else closed
+    torch.testing.assert_close(row.sq_diff, u)
+    u = u.mean(0, keepdim=True)
+    torch.testing.assert_close(row.sigma, (u + 1e-2 * u.mean()).sqrt())
+    # The spread is that of the drawn Avatars in both modes.
+    torch.testing.assert_close(row.spread, drawn.mean().sqrt())
+    assert vis_avatars.summary([row])[0]['sigma_mode'] == mode
 
 
 def test_cli_writes_the_png_and_the_statistics(image, tmp_path):

@@ -10,6 +10,14 @@ channels (or over ``--channels``); Avatars share the teacher's colour scale.
 Panels show the first image; with several images, they form the batch over
 which ``sigma``'s ``E_x`` runs (as in training; with one image,
 ``sigma^2`` is ``U`` plus the floor).
+
+A loss's Avatars come from the generator that makes them in training (the
+loss's own, else the distiller's; AKD's default for a config without
+Avatars), drawn as at the first iteration of a run seeded with ``--seed``.
+``U`` and ``sigma`` are the loss's own (with ``sigma='expected'``, the
+closed form of the perturbations); a loss without Avatars is read through
+an ``UncertaintyAwareKDLoss`` with default options.
+
 Writes ``avatars.png`` and ``avatars.json`` (the statistics per row) to
 ``--out``.
 
@@ -32,6 +40,7 @@ every weight is random.
 """
 import argparse
 import copy
+import inspect
 import json
 import logging
 import os
@@ -56,14 +65,12 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
-import mmakd.models.losses.uncertainty_aware_kd_loss as akd_loss  # noqa: E402
 from mmakd import utils as akd_utils  # noqa: E402
 from mmakd.models import AvatarGenerator, UncertaintyAwareKDLoss  # noqa: E402
 from mmakd.models.algorithms import strict_teacher  # noqa: E402
 from mmakd.models.losses import uncertainty as akd_u  # noqa: E402
+from mmakd.models.losses.loss_keys import resolve_keys  # noqa: E402
 from mmakd.utils.checkpoint_guard import is_distillation_state  # noqa: E402
-
-DEFAULT_EPS = 1e-2
 
 
 class VisError(ValueError):
@@ -72,22 +79,50 @@ class VisError(ValueError):
 
 @dataclass
 class Row:
-    """One teacher record (one level of it) and what is drawn of it."""
+    """One teacher record (one level of it) and what is drawn of it.
+
+    Attributes:
+        record (str): The teacher record's name.
+        data_idx (int, optional): Its level, for a multi-level record.
+        loss_name (str): The distill loss that reads it.
+        loss (UncertaintyAwareKDLoss): That loss, or, for a loss without
+            Avatars, an ``UncertaintyAwareKDLoss`` with default options
+            around it: what computed ``sq_diff`` and ``sigma``.
+        student_key (str): The loss's student argument.
+        teacher_key (str): The loss's teacher argument.
+        teacher (Tensor): ``T``, ``(B, ...)``.
+        avatars (Tensor): ``A``, ``(N, B, ...)``.
+        generator (AvatarGenerator): The seeded copy that drew ``avatars``.
+        sq_diff (Tensor): ``U`` as the loss's sigma uses it, ``(B, ...)``:
+            drawn, or in closed form with ``sigma='expected'``.
+        sigma (Tensor): The loss's paper sigma, ``(1, ...)``, shared by the
+            batch.
+        spread (Tensor): The RMS Avatar-teacher difference of the drawn
+            Avatars (a scalar), as training logs it.
+        sigma_mode (str): What ``sq_diff`` is: ``'sampled'`` (from the
+            drawn Avatars) or ``'expected'`` (closed form).
+        student (Tensor): ``S`` as the loss reads it, ``(B, ...)``.
+        uncertainty (str): The loss's ``uncertainty``, or ``'no AKD'``.
+    """
     record: str
     data_idx: Optional[int]
     loss_name: str
-    loss: torch.nn.Module
+    loss: UncertaintyAwareKDLoss
     student_key: str
     teacher_key: str
-    teacher: torch.Tensor  # T, (B, ...)
-    avatars: torch.Tensor  # A, (N, B, ...)
-    sq_diff: torch.Tensor  # U, (B, ...)
-    sigma: torch.Tensor  # (1, ...), shared by the batch
-    student: torch.Tensor  # S as the loss reads it, (B, ...)
+    teacher: torch.Tensor
+    avatars: torch.Tensor
+    generator: AvatarGenerator
+    sq_diff: torch.Tensor
+    sigma: torch.Tensor
+    spread: torch.Tensor
+    sigma_mode: str
+    student: torch.Tensor
     uncertainty: str
 
     @property
     def name(self) -> str:
+        """The record's name, with ``[level]`` for a multi-level one."""
         return self.record + ('' if self.data_idx is None else
                               f'[{self.data_idx}]')
 
@@ -233,20 +268,41 @@ def load_image(path: str, cfg: Config, scope: str) -> Dict[str, Any]:
     return data
 
 
-def _loss_keys(loss: torch.nn.Module,
+def _loss_keys(name: str, loss: torch.nn.Module,
                mapping: Dict[str, Dict]) -> Optional[Tuple[str, str]]:
-    """(student, teacher) forward arguments of a loss, or None."""
+    """(student, teacher) forward arguments of a distill loss, or None.
+
+    An ``UncertaintyAwareKDLoss`` says them itself; any other loss is read
+    as ``AvatarDistiller`` reads it (:func:`resolve_keys` on its
+    ``loss_forward_mappings`` entry, else on its signature).
+
+    Args:
+        name (str): The loss's name in ``distill_losses``.
+        loss (nn.Module): The built loss.
+        mapping (dict): Its ``loss_forward_mappings`` entry.
+
+    Returns:
+        tuple[str, str] | None: The keys, or None where the loss does not
+        compare one student record with one teacher record.
+    """
     if isinstance(loss, UncertaintyAwareKDLoss):
-        return loss.student_key, loss.teacher_key
-    for student_key, teacher_key in akd_loss.KNOWN_KEY_PAIRS:
-        if student_key in mapping and teacher_key in mapping:
-            return student_key, teacher_key
-    students = [k for k, r in mapping.items() if r.get('from_student')]
-    teachers = [k for k, r in mapping.items()
-                if r.get('from_student') is False]
-    if len(students) == 1 and len(teachers) == 1:
-        return students[0], teachers[0]
-    return None
+        keys = (loss.student_key, loss.teacher_key)
+    else:
+        signature = inspect.signature(loss.forward)
+        try:
+            keys = resolve_keys('vis_avatars', name, signature,
+                                mapping=mapping)
+        except ValueError:
+            try:
+                keys = resolve_keys('vis_avatars', name, signature)
+            except ValueError:
+                return None
+    records = [mapping.get(key) for key in keys]
+    if not all(isinstance(r, dict) for r in records) or \
+            records[0].get('from_student') is not True or \
+            records[1].get('from_student') is not False:
+        return None
+    return keys
 
 
 def _pairs(distiller) -> List[Tuple[str, str, str, Dict, Dict]]:
@@ -254,27 +310,61 @@ def _pairs(distiller) -> List[Tuple[str, str, str, Dict, Dict]]:
     record) per distill loss that compares a student and a teacher input."""
     pairs = []
     for name, mapping in distiller.loss_forward_mappings.items():
-        keys = _loss_keys(distiller.distill_losses[name], mapping)
+        keys = _loss_keys(name, distiller.distill_losses[name], mapping)
         if keys is not None:
             pairs.append((name, *keys, mapping[keys[0]], mapping[keys[1]]))
     return pairs
 
 
-def _generator(distiller, loss_name: str,
-               num_avatars: Optional[int]) -> AvatarGenerator:
-    """The generator the loss draws its Avatars with (a copy, with N)."""
+def _source_generator(distiller,
+                      loss_name: str) -> Optional[torch.nn.Module]:
+    """The generator that makes a loss's Avatars in training.
+
+    ``AvatarDistiller``'s own rule (``_generator_of``: the loss's generator,
+    else the distiller's) for its wrapped losses; otherwise the loss's
+    generator, else the distiller's, else None (AKD's default).
+    """
     loss = distiller.distill_losses[loss_name]
-    own = getattr(distiller, '_own_generators', set())
-    if hasattr(distiller, 'avatar_generator') and loss_name not in own:
-        generator = distiller.avatar_generator
-    elif getattr(loss, 'avatar_generator', None) is not None:
-        generator = loss.avatar_generator
-    else:  # no generator of its own: what AKD's defaults would draw
-        generator = AvatarGenerator()
-    generator = copy.deepcopy(generator)
+    if isinstance(loss, UncertaintyAwareKDLoss) and hasattr(
+            distiller, '_generator_of'):
+        return distiller._generator_of(loss_name, loss)
+    return getattr(loss, 'avatar_generator', None) or getattr(
+        distiller, 'avatar_generator', None)
+
+
+def _generator(distiller,
+               loss_name: str,
+               num_avatars: Optional[int] = None,
+               seed: int = 0) -> AvatarGenerator:
+    """A copy of the generator that makes a loss's Avatars, seeded.
+
+    Args:
+        distiller: The model's distiller.
+        loss_name (str): The loss's name in ``distill_losses``.
+        num_avatars (int, optional): N. Defaults to the generator's.
+        seed (int): Seed of the copy's stream (its ``manual_seed``), in
+            place of the run's seed. Defaults to 0.
+
+    Returns:
+        AvatarGenerator: The copy (the model's generator is untouched); a
+        default ``AvatarGenerator()`` where the config has none.
+    """
+    source = _source_generator(distiller, loss_name)
+    generator = AvatarGenerator() if source is None else copy.deepcopy(
+        source)
     if num_avatars is not None:
         generator.num_avatars = num_avatars
-    return generator
+    return generator.manual_seed(seed)
+
+
+def _akd_loss(loss: torch.nn.Module, student_key: str,
+              teacher_key: str) -> UncertaintyAwareKDLoss:
+    """The loss itself if it has Avatars, else an ``UncertaintyAwareKDLoss``
+    with default options around it (for its U and sigma)."""
+    if isinstance(loss, UncertaintyAwareKDLoss):
+        return loss
+    return UncertaintyAwareKDLoss(
+        base_loss=loss, student_key=student_key, teacher_key=teacher_key)
 
 
 def draw_rows(model: torch.nn.Module,
@@ -284,21 +374,32 @@ def draw_rows(model: torch.nn.Module,
               seed: int = 0) -> List[Row]:
     """One teacher and one student forward; the Avatars of each record.
 
+    Each loss's Avatars come from a copy of the generator that makes them in
+    training (see :func:`_generator`), seeded with ``seed``; every copy
+    draws as at the first training iteration of a run seeded with ``seed``
+    (its records in the losses' order, whatever ``records`` selects), so
+    torch's global random state does not change them. ``U`` and ``sigma``
+    are the loss's own (:meth:`UncertaintyAwareKDLoss.uncertainty_map`,
+    :meth:`UncertaintyAwareKDLoss.paper_sigma`, with the generator's
+    perturbations for ``sigma='expected'``).
+
     Args:
         model: A distillation model (``teacher``, ``architecture``,
             ``distiller``).
         data (list[dict]): Samples from the test pipeline: the batch.
         records (Sequence[str], optional): Teacher record names to draw.
             Defaults to every record a distill loss reads.
-        num_avatars (int, optional): N. Defaults to the generator's.
+        num_avatars (int, optional): N. Defaults to each generator's.
         seed (int): Seed of the Avatars' draw. Defaults to 0.
 
     Returns:
-        list[Row]: One per record and level, in the losses' order.
+        list[Row]: One per record and level (and generator), in the losses'
+        order.
 
     Raises:
         VisError: A name in ``records`` is not a record that a distill loss
-            reads (the message lists those).
+            reads (the message lists those), or a loss reads every level of
+            a record at once.
     """
     distiller = model.distiller
     pairs = _pairs(distiller)
@@ -322,31 +423,45 @@ def draw_rows(model: torch.nn.Module,
         distiller.set_deliveries_override(True)
         with distiller.student_recorders, distiller.deliveries:
             model.architecture(inputs, samples, mode='tensor')
-        rows, seen = [], set()
-        torch.manual_seed(seed)
+        rows, seen, generators = [], set(), {}
         for name, s_key, t_key, s_rec, t_rec in pairs:
-            if records and t_rec['recorder'] not in records:
-                continue
-            ident = tuple(sorted((k, str(v)) for k, v in t_rec.items()))
+            # As AvatarDistiller does: a record's Avatars are drawn once per
+            # generator and shared by the losses that read it.
+            source = id(_source_generator(distiller, name))
+            ident = (source, tuple(sorted((k, str(v))
+                                          for k, v in t_rec.items())))
             if ident in seen:
                 continue
             seen.add(ident)
+            wanted = not records or t_rec['recorder'] in records
             teacher = distiller.get_record(**t_rec)
-            student = distiller.get_record(**s_rec)
-            if isinstance(teacher, (tuple, list)):
+            if wanted and isinstance(teacher, (tuple, list)):
                 raise VisError(
                     f'loss {name!r} reads all levels of record '
                     f'{t_rec["recorder"]!r} at once; give the mapping a '
                     '`data_idx` per level')
-            avatars = _generator(distiller, name, num_avatars)(teacher)
-            loss = distiller.distill_losses[name]
-            sq_diff = akd_u.avatar_sq_diff(teacher, avatars)
-            eps = getattr(loss, 'eps', DEFAULT_EPS)
+            if source not in generators:
+                generators[source] = _generator(distiller, name,
+                                                num_avatars, seed)
+            generator = generators[source]
+            avatars = generator(teacher, step=0)
+            if not wanted:
+                continue
+            original = distiller.distill_losses[name]
+            loss = _akd_loss(original, s_key, t_key)
+            drawn = akd_u.uncertainty_map(teacher, avatars)
+            sq_diff = loss.uncertainty_map(teacher, avatars,
+                                           generator.perturbations, drawn)
             rows.append(
                 Row(t_rec['recorder'], t_rec.get('data_idx'), name, loss,
-                    s_key, t_key, teacher.detach(), avatars, sq_diff,
-                    akd_u.paper_sigma(sq_diff, eps), student.detach(),
-                    getattr(loss, 'uncertainty', 'no AKD')))
+                    s_key, t_key, teacher.detach(), avatars, generator,
+                    sq_diff,
+                    loss.paper_sigma(teacher, avatars,
+                                     generator.perturbations, drawn),
+                    akd_u.spread(drawn),
+                    'sampled' if sq_diff is drawn else 'expected',
+                    distiller.get_record(**s_rec).detach(),
+                    loss.uncertainty if loss is original else 'no AKD'))
     return rows
 
 
@@ -376,6 +491,9 @@ def render(rows: List[Row],
 
     Columns: input, teacher, the N Avatars, U, sigma, student. Panels sit on
     a fixed grid (white gaps between them), so the PNG's layout is known.
+    Where rows have different N (a loss with a generator of its own), N is
+    the largest: a row with fewer Avatars leaves the columns after them
+    empty, and U, sigma and student stay in the last three columns.
 
     Args:
         rows (list[Row]): What :func:`draw_rows` returned.
@@ -391,8 +509,7 @@ def render(rows: List[Row],
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    num_avatars = rows[0].avatars.shape[0]
-    cols = num_avatars + 5
+    cols = max(row.avatars.shape[0] for row in rows) + 5
     panel, gap, head, top = 1.5, 0.15, 0.5, 0.55
     width = cols * panel + (cols + 1) * gap
     height = top + len(rows) * (panel + head)
@@ -410,23 +527,26 @@ def render(rows: List[Row],
         drawn.append(maps)
         vmin, vmax = float(maps['teacher'].min()), float(
             maps['teacher'].max())
-        panels = [(image, f'input\n{row.name}, {row.uncertainty}', {})]
-        panels.append((maps['teacher'],
+        panels = [(0, image, f'input\n{row.name}, {row.uncertainty}', {})]
+        panels.append((1, maps['teacher'],
                        f'teacher T {tuple(row.teacher.shape)}',
                        dict(cmap='viridis', vmin=vmin, vmax=vmax)))
-        panels += [(a, f'Avatar {i + 1}', dict(
+        panels += [(2 + i, a, f'Avatar {i + 1}', dict(
             cmap='viridis', vmin=vmin, vmax=vmax))
             for i, a in enumerate(maps['avatars'])]
-        panels.append((maps['U'],
-                       'U = E_i[(A_i - T)^2]\nfeature mean '
-                       f'{row.sq_diff.mean():.3g}',
+        u_label = 'U = E_i[(A_i - T)^2]' if row.sigma_mode == 'sampled' \
+            else 'U, closed form (expected)'
+        panels.append((cols - 3, maps['U'],
+                       f'{u_label}\nmean {row.sq_diff.mean():.3g}, '
+                       f'spread {row.spread:.3g}',
                        dict(cmap='magma')))
-        panels.append((maps['sigma'], 'sigma (paper, sampled)\nfeature mean '
+        panels.append((cols - 2, maps['sigma'],
+                       f'sigma (paper, {row.sigma_mode})\nfeature mean '
                        f'{row.sigma.mean():.3g}', dict(cmap='magma')))
-        panels.append((maps['student'], f'student S\n{row.loss_name}',
-                       dict(cmap='viridis')))
+        panels.append((cols - 1, maps['student'],
+                       f'student S\n{row.loss_name}', dict(cmap='viridis')))
         bottom = height - top - (r + 1) * (panel + head) + head * 0.1
-        for c, (array, label, style) in enumerate(panels):
+        for c, array, label, style in panels:
             left = gap + c * (panel + gap)
             ax = fig.add_axes((left / width, bottom / height, panel / width,
                                panel / height))
@@ -444,14 +564,27 @@ def _input_image(data: Dict[str, Any]) -> np.ndarray:
     return np.ascontiguousarray(img[..., ::-1]).astype(np.uint8)
 
 
+def _generator_text(generator: AvatarGenerator) -> str:
+    """N and the perturbations of a generator, for titles and the JSON."""
+    return f'{generator.num_avatars} Avatar(s): {generator.perturbations}'
+
+
 def summary(rows: List[Row]) -> List[Dict[str, Any]]:
-    """The statistics of each row, as written to ``avatars.json``."""
+    """The statistics of each row, as written to ``avatars.json``.
+
+    ``spread`` is the RMS Avatar-teacher difference of the drawn Avatars
+    (:func:`~mmakd.models.losses.uncertainty.spread`), as training logs it;
+    ``mean_U`` is the mean of the ``U`` that ``sigma`` comes from
+    (``sigma_mode``).
+    """
     return [
         dict(record=row.record, data_idx=row.data_idx, loss=row.loss_name,
              uncertainty=row.uncertainty, shape=list(row.teacher.shape),
              num_avatars=int(row.avatars.shape[0]),
+             avatars=_generator_text(row.generator),
+             sigma_mode=row.sigma_mode,
              mean_sigma=float(row.sigma.mean()),
-             spread=float(akd_u.rms(row.sq_diff)),
+             spread=float(row.spread),
              mean_U=float(row.sq_diff.mean())) for row in rows
     ]
 
@@ -481,12 +614,14 @@ def visualise(args: argparse.Namespace) -> str:
                        'and a teacher record; nothing to draw')
     for row in rows:  # check the channels before writing anything
         _reduce(row.teacher, args.channels)
-    generator = _generator(model.distiller, rows[0].loss_name,
-                           args.num_avatars)
+    generators = list(dict.fromkeys(
+        _generator_text(row.generator) for row in rows))
+    if len(generators) > 1:  # losses with generators of their own
+        generators = list(dict.fromkeys(
+            f'{row.name}: {_generator_text(row.generator)}' for row in rows))
     title = (f'{osp.basename(args.config)} ({weights})\n'
              f'{osp.basename(args.img[0])} (batch of {len(data)}); '
-             f'{generator.num_avatars} Avatar(s): '
-             f'{generator.perturbations}; channels: '
+             f'{"; ".join(generators)}; channels: '
              f'{args.channels if args.channels else "mean of all"}')
     os.makedirs(args.out, exist_ok=True)
     path = osp.join(args.out, 'avatars.png')

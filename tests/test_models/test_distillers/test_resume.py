@@ -3,8 +3,9 @@
 The toy distillation (``tests/data/toy_kd.py`` with ``AvatarDistiller``)
 trains 2k iterations in one run, and k iterations then k more with
 ``resume=True`` (what ``tools/train.py --resume`` sets); weights, optimizer
-state and the last logged losses must be equal bit for bit. k = 4 stays inside the first pass over the data (8 iterations);
-k = 8 resumes exactly where the data loader starts its second pass.
+state and the last logged losses must be equal bit for bit. k = 4 stays
+inside the first pass over the data (8 iterations); k = 8 resumes exactly
+where the data loader starts its second pass.
 """
 import uuid
 from typing import Optional
