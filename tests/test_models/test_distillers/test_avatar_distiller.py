@@ -1,5 +1,6 @@
 """AvatarDistiller on toy networks: its contracts."""
 import copy
+import functools
 
 import pytest
 import torch
@@ -328,3 +329,49 @@ def test_trainable_teacher_connector_is_an_error_unless_excluded():
 def test_registered_under_mmrazor_scope():
     assert MODELS.get('mmrazor.AvatarDistiller') is AvatarDistiller
     assert issubclass(AvatarDistiller, ConfigurableDistiller)
+
+
+def test_statistics_keys_never_collide_and_never_hold_loss():
+    cfg = distiller_cfg()
+    losses, mappings = cfg['distill_losses'], cfg['loss_forward_mappings']
+    # 'cwd' and 'loss_cwd' would both log as akd_sigma.cwd without care.
+    losses['cwd'], mappings['cwd'] = losses['loss_cwd'], mappings['loss_cwd']
+    losses['my_loss'] = losses.pop('loss_pkd')
+    mappings['my_loss'] = mappings.pop('loss_pkd')
+    stats = [k for k in Setup(**cfg).losses() if k.startswith('akd_')]
+    tags = {key.split('.', 1)[1] for key in stats}
+    assert tags == {'LOSS_cwd', 'cwd', 'mse', 'my_LOSS'}
+    assert not any('loss' in key for key in stats)
+    assert len(stats) == 2 * len(tags)  # sigma and spread per loss
+
+
+def test_statistics_keys_that_cannot_be_told_apart_are_an_error():
+    from mmakd.models.distillers.avatar_distiller import stat_tags
+    with pytest.raises(ValueError, match="'loss_a' and 'LOSS_a'"):
+        stat_tags(['loss_a', 'LOSS_a', 'a'])
+
+
+def test_each_generator_draws_a_stream_of_its_own():
+    """A loss's own generator and the distiller's, both element dropout on
+    the same record, draw different masks in the same step."""
+    losses = copy.deepcopy(distiller_cfg()['distill_losses'])
+    losses['loss_mse'] = dict(
+        type='UncertaintyAwareKDLoss',
+        base_loss=losses['loss_mse'],
+        avatar_generator=dict())
+    setup = Setup(distill_losses=losses)
+    masks = {}
+
+    def keep_mask(name, module, args, output):
+        masks[name] = output == 0
+
+    for name, gen in (('distiller', setup.distiller.avatar_generator),
+                      ('loss_mse', setup.distiller.distill_losses[
+                          'loss_mse'].avatar_generator)):
+        gen.register_forward_hook(functools.partial(keep_mask, name))
+    setup.losses()
+    assert masks.keys() == {'distiller', 'loss_mse'}
+    assert not torch.equal(masks['distiller'], masks['loss_mse'])
+    assert setup.distiller.distill_losses[
+        'loss_mse'].avatar_generator.random.stream == \
+        'distill_losses.loss_mse.avatar_generator'
