@@ -4,7 +4,9 @@ Builds, from one recipe (mmdet or mmseg) and with identical random weights,
 the student alone, the recipe's base KD and the same recipe with
 ``AvatarDistiller`` in each uncertainty mode, each a model of its own; times
 full training steps (forward, backward, SGD update) interleaved over the
-variants, plus the distill-loss forward on its own. This is repeated for
+variants, plus the distill-loss forward on its own (on CUDA with events,
+read after the one sync at the end of each step, so that timing adds no
+sync inside a step). This is repeated for
 ``--rounds`` rounds; each ratio to base KD is reported as the median over
 rounds with its range, so run-to-run noise is visible.
 
@@ -177,19 +179,61 @@ def logged_steps(step: Callable, interval: int) -> Callable:
     return wrapper
 
 
-def timed(fn: Callable, device: str) -> Callable:
-    """``fn`` that also appends its wall time (seconds) to ``fn.times``."""
-    times: List[float] = []
+class Timer:
+    """Times calls of a function: wall clock on the CPU; on CUDA two events
+    per call, read once the step that contains the call has finished, so
+    that timing adds no host-device sync inside a step.
 
-    def wrapper(*a, **kw):
-        sync(device)
-        start = time.perf_counter()
-        out = fn(*a, **kw)
-        sync(device)
-        times.append(time.perf_counter() - start)
+    Args:
+        device (str): ``'cpu'`` or a CUDA device.
+    """
+
+    def __init__(self, device: str) -> None:
+        self.cuda = device.startswith('cuda')
+        self.times: List[float] = []
+        self._events: List = []
+
+    def wrap(self, fn: Callable) -> Callable:
+        """``fn``, timed on every call."""
+
+        def wrapper(*args, **kwargs):
+            if not self.cuda:
+                start = time.perf_counter()
+                out = fn(*args, **kwargs)
+                self.times.append(time.perf_counter() - start)
+                return out
+            start, end = (torch.cuda.Event(enable_timing=True)
+                          for _ in range(2))
+            start.record()
+            out = fn(*args, **kwargs)
+            end.record()
+            self._events.append((start, end))
+            return out
+
+        return wrapper
+
+    def collect(self) -> None:
+        """Turns the recorded events into times (after a sync)."""
+        for start, end in self._events:
+            self.times.append(start.elapsed_time(end) / 1e3)
+        self._events.clear()
+
+
+def timed_step(step: Callable, timer: Timer,
+               inner: List[Timer]) -> Callable:
+    """``step`` timed as a whole by ``timer``; on CUDA one sync at its end,
+    after which ``timer`` and the ``inner`` timers (of calls inside the
+    step) are read."""
+    timed = timer.wrap(step)
+
+    def wrapper():
+        out = timed()
+        if timer.cuda:
+            torch.cuda.synchronize()  # the one sync of the step
+            for each in (timer, *inner):
+                each.collect()
         return out
 
-    wrapper.times = times
     return wrapper
 
 
@@ -206,11 +250,6 @@ def step_memory(step: Callable) -> float:
     return (torch.cuda.max_memory_allocated() - before) / 2**30
 
 
-def sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
 def main() -> None:
     args = parse_args()
     if args.device == 'cpu' and not args.keep_denormals:
@@ -222,36 +261,40 @@ def main() -> None:
     optim = dict(
         type='AmpOptimWrapper' if args.amp else 'OptimWrapper',
         optimizer=dict(type='SGD', lr=1e-4, momentum=0.9))
-    steps, loss_times = {}, {}
+    steps, step_times, loss_times = {}, {}, {}
     for name, model in variants.items():
         wrapper = build_optim_wrapper(model, copy.deepcopy(optim))
-        steps[name] = timed(
+        inner = []
+        if hasattr(model, 'distiller'):
+            loss_timer = Timer(args.device)
+            model.distiller.compute_distill_losses = loss_timer.wrap(
+                model.distiller.compute_distill_losses)
+            loss_times[name] = loss_timer.times
+            inner.append(loss_timer)
+        step_timer = Timer(args.device)
+        step_times[name] = step_timer.times
+        steps[name] = timed_step(
             logged_steps(
                 lambda m=model, w=wrapper: m.train_step(
                     copy.deepcopy(packed), w), args.log_interval),
-            args.device)
-        if hasattr(model, 'distiller'):
-            model.distiller.compute_distill_losses = timed(
-                model.distiller.compute_distill_losses, args.device)
-            loss_times[name] = model.distiller.compute_distill_losses.times
+            step_timer, inner)
     for _ in range(args.warmup):
         for step in steps.values():
             step()
     rounds = []
     for _ in range(args.rounds):
-        for times in [s.times for s in steps.values()] + list(
-                loss_times.values()):
+        for times in [*step_times.values(), *loss_times.values()]:
             times.clear()
         for _ in range(args.iters):
             for step in steps.values():  # interleaved: drift hits all alike
                 step()
         rounds.append({
             name: dict(
-                step_ms=1e3 * statistics.median(step.times),
+                step_ms=1e3 * statistics.median(step_times[name]),
                 **({
                     'distill_ms': 1e3 * statistics.median(loss_times[name])
                 } if name in loss_times else {}))
-            for name, step in steps.items()
+            for name in steps
         })
     results = summarise(rounds)
     if args.device.startswith('cuda'):

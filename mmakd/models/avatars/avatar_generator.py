@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
-from .avatar_random import AvatarRandom
+from .avatar_random import AvatarRandom, Draws
 from .perturbations import PERTURBATIONS
 
 Feature = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -156,8 +156,7 @@ class AvatarGenerator(BaseModule):
         self.random.manual_seed(seed)
         return self
 
-    def generate(self, teacher: torch.Tensor,
-                 generator: torch.Generator) -> torch.Tensor:
+    def generate(self, teacher: torch.Tensor, draws: Draws) -> torch.Tensor:
         """Avatars of one tensor: ``(B, ...)`` -> ``(N, B, ...)``."""
         if not isinstance(teacher, torch.Tensor):
             raise TypeError('AvatarGenerator expects a tensor or a sequence '
@@ -167,7 +166,7 @@ class AvatarGenerator(BaseModule):
         avatars = teacher.detach().unsqueeze(0).expand(
             self.num_avatars, *teacher.shape)
         for perturb in self.perturbations:
-            avatars = perturb(avatars, generator)
+            avatars = perturb(avatars, draws)
         if avatars.data_ptr() == teacher.data_ptr():
             # Identity perturbation: give callers memory of their own.
             avatars = avatars.clone()
@@ -198,7 +197,7 @@ class AvatarGenerator(BaseModule):
     def _generate_at(self, teacher: torch.Tensor, step: int) -> torch.Tensor:
         device = teacher.device if isinstance(teacher, torch.Tensor) \
             else torch.device('cpu')  # generate() names the wrong type
-        return self.generate(teacher, self.random.generator(device, step))
+        return self.generate(teacher, self.random.draws(device, step))
 
     def extra_repr(self) -> str:
         return f'num_avatars={self.num_avatars}, ' \

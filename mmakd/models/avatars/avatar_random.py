@@ -17,7 +17,7 @@ hash of the four, so that
 Re-seeding costs microseconds on the host and no device sync.
 """
 import hashlib
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.dist import get_rank
@@ -60,9 +60,37 @@ def runner_iteration(training: bool) -> Optional[int]:
     return info if isinstance(info, int) else None
 
 
+Shape = Sequence[int]
+
+
+class Draws:
+    """Float32 uniform and normal numbers on one device, from a
+    ``torch.Generator`` of that device (not torch's global one).
+
+    Args:
+        device (torch.device): The device.
+        seed (int): The seed.
+    """
+
+    def __init__(self, device: torch.device, seed: int) -> None:
+        self.device = device
+        self._generator = torch.Generator(device).manual_seed(seed)
+
+    def uniform(self, shape: Shape) -> torch.Tensor:
+        """Uniform in [0, 1), float32, of ``shape``."""
+        return torch.rand(
+            tuple(shape), device=self.device, generator=self._generator)
+
+    def normal(self, shape: Shape) -> torch.Tensor:
+        """Standard normal, float32, of ``shape``."""
+        return torch.randn(
+            tuple(shape), device=self.device, generator=self._generator)
+
+
 class AvatarRandom:
-    """One stream of Avatar random numbers: a generator per device,
-    re-seeded by :func:`stream_seed` whenever the step changes.
+    """One stream of Avatar random numbers: a source per device
+    (:class:`Draws`), re-seeded by :func:`stream_seed` whenever the step
+    changes.
 
     Not a module and not state: copying it (``copy.deepcopy`` of the model,
     as mmengine's EMA does) or pickling it gives a fresh stream of the same
@@ -76,8 +104,8 @@ class AvatarRandom:
         self.stream = stream
         self._calls = 0
         self._seed_override: Optional[int] = None
-        self._generators: Dict[torch.device, torch.Generator] = {}
-        self._keys: Dict[torch.device, Tuple[int, int, int]] = {}
+        self._draws: Dict[torch.device, Tuple[Tuple[int, int, int],
+                                              Draws]] = {}
         #: The step and seed of the last re-seeding, for logs and tests.
         self.last_step: Optional[int] = None
         self.last_seed: Optional[int] = None
@@ -94,7 +122,7 @@ class AvatarRandom:
         """
         self._seed_override = int(seed)
         self._calls = 0
-        self._keys.clear()
+        self._draws.clear()
         return self
 
     def next_step(self) -> int:
@@ -103,30 +131,29 @@ class AvatarRandom:
         self._calls += 1
         return self._calls - 1
 
-    def generator(self, device: torch.device, step: int) -> torch.Generator:
-        """The generator to draw the Avatars of ``step`` from.
+    def draws(self, device: Union[str, torch.device], step: int) -> Draws:
+        """The source to draw the Avatars of ``step`` from.
 
         Args:
-            device (torch.device): Where the Avatars are drawn.
+            device (str | torch.device): Where the Avatars are drawn.
             step (int): The training iteration, or :meth:`next_step`.
 
         Returns:
-            torch.Generator: On ``device``, seeded for ``step``; calls in the
-            same step continue its stream.
+            Draws: On ``device``, seeded for ``step``; calls in the same
+            step continue its stream.
         """
         device = torch.device(device)
         run_seed = self._seed_override if self._seed_override is not None \
             else torch.initial_seed()
         key = (run_seed, get_rank(), step)
-        generator = self._generators.get(device)
-        if generator is None:
-            generator = self._generators[device] = torch.Generator(device)
-        if self._keys.get(device) != key:
-            self.last_step = step
-            self.last_seed = stream_seed(*key, self.stream)
-            generator.manual_seed(self.last_seed)
-            self._keys[device] = key
-        return generator
+        current = self._draws.get(device)
+        if current is not None and current[0] == key:
+            return current[1]
+        self.last_step = step
+        self.last_seed = stream_seed(*key, self.stream)
+        draws = Draws(device, self.last_seed)
+        self._draws[device] = (key, draws)
+        return draws
 
     def __deepcopy__(self, memo: Dict) -> 'AvatarRandom':
         copy = AvatarRandom(self.stream)

@@ -409,7 +409,7 @@ class AvatarDistiller(ConfigurableDistiller):
         """Raises on NaN/inf in ``checked`` or the wrapped losses of any
         rank, on every rank alike; warns on growth. One gather across the
         ranks and one read from the device for all of them."""
-        entries, flags, seen = [], [], set()
+        entries, extremes, seen = [], [], set()
         for loss_name, key, record, value in checked:
             record_id = tuple(sorted(record.items()))
             if record_id in seen:  # shared by several losses: check once
@@ -417,11 +417,11 @@ class AvatarDistiller(ConfigurableDistiller):
             seen.add(record_id)
             for level, tensor in enumerate(_tensors(value)):
                 entries.append((loss_name, key, record, level))
-                flags.append(torch.isfinite(tensor.detach()).all())
+                extremes.extend(_extremes(tensor))
         names = sorted({name for name, *_ in checked})
         values = torch.stack(
             [losses[name].detach().float().reshape(()) for name in names] +
-            [(~flag).float() for flag in flags])
+            extremes)
         # Every rank sees every rank's flags, so that all of them stop
         # here with the same error instead of waiting in the next
         # all-reduce for the one that raised.
@@ -441,10 +441,12 @@ class AvatarDistiller(ConfigurableDistiller):
                              entries: List, row: List[float],
                              where: str) -> None:
         """The named error for the first NaN/inf of one rank's ``row``
-        (the loss values, then one flag per checked record level)."""
-        loss_values, bad = row[:len(names)], row[len(names):]
-        for (loss_name, key, record, level), is_bad in zip(entries, bad):
-            if is_bad:
+        (the loss values, then the min and max of each checked record
+        level)."""
+        loss_values, extremes = row[:len(names)], row[len(names):]
+        for index, (loss_name, key, record, level) in enumerate(entries):
+            low, high = extremes[2 * index:2 * index + 2]
+            if not (math.isfinite(low) and math.isfinite(high)):
                 side = 'student' if record.get('from_student') else 'teacher'
                 level_part = f', level {level}' if level else ''
                 raise FloatingPointError(
@@ -524,6 +526,18 @@ def _check_spatial(generator: nn.Module, loss_name: str, record: Dict,
                 'which masks spatial positions (B, C, H, W, ...); use '
                 'ElementDropout, ChannelDropout or GaussianNoise for this '
                 'loss')
+
+
+def _extremes(tensor: torch.Tensor) -> List[torch.Tensor]:
+    """The min and max of ``tensor`` as float32 0-dim tensors (no sync):
+    both are finite iff every element is (NaN and inf carry through).
+
+    One pass and no tensor-sized temporary, unlike ``isfinite().all()``.
+    """
+    tensor = tensor.detach()
+    if tensor.numel() == 0:
+        return [tensor.new_zeros((), dtype=torch.float32)] * 2
+    return [x.float() for x in torch.aminmax(tensor)]
 
 
 def _tensors(value: Any) -> List[torch.Tensor]:

@@ -35,8 +35,9 @@ def uncertainty_map(teacher: torch.Tensor,
     Returns:
         Tensor: ``U`` of shape ``(B, ...)``, float32 (or float64).
     """
-    diff = torch.sub(statistic(avatars), statistic(teacher))
-    return diff.square_().mean(dim=0)
+    sq_diff = torch.sub(statistic(avatars), statistic(teacher)).square_()
+    # The mean over one Avatar is that Avatar: a view, not a copy.
+    return sq_diff[0] if sq_diff.shape[0] == 1 else sq_diff.mean(dim=0)
 
 
 def sigma_of(sq_diff: torch.Tensor, eps: float) -> torch.Tensor:

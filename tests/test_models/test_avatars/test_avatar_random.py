@@ -11,7 +11,7 @@ from mmakd.models.avatars.avatar_random import AvatarRandom, stream_seed
 
 
 def draw(random: AvatarRandom, step: int, n: int = 8) -> torch.Tensor:
-    return torch.rand(n, generator=random.generator('cpu', step))
+    return random.draws('cpu', step).uniform((n, ))
 
 
 def test_stream_seed_depends_on_each_of_its_parts():
@@ -81,5 +81,17 @@ def test_manual_seed_restarts_the_call_count():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 def test_one_generator_per_device():
     random = AvatarRandom()
-    assert random.generator('cuda', 0).device.type == 'cuda'
-    assert random.generator('cpu', 0).device.type == 'cpu'
+    for device in ('cuda', 'cpu'):
+        draws = random.draws(device, 0)
+        for values in (draws.uniform((3, 4)), draws.normal((3, 4))):
+            assert values.device.type == device
+            assert values.dtype == torch.float32
+
+
+def test_cpu_draws_are_uniform_and_normal():
+    draws = AvatarRandom().manual_seed(0).draws('cpu', 0)
+    uniform, normal = draws.uniform((200, 500)), draws.normal((200, 500))
+    assert 0 <= float(uniform.min()) and float(uniform.max()) < 1
+    assert abs(float(uniform.mean()) - 0.5) < 0.01
+    assert abs(float(normal.mean())) < 0.01
+    assert abs(float(normal.std()) - 1) < 0.01

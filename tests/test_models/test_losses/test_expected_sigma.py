@@ -8,6 +8,7 @@ from mmrazor.registry import MODELS
 from test_models.test_distillers.test_avatar_distiller import Setup
 
 import mmakd  # noqa: F401
+from mmakd.models.avatars.avatar_random import AvatarRandom
 
 LOSS_MODULE = 'mmakd.models.losses.uncertainty_aware_kd_loss'
 
@@ -67,7 +68,7 @@ def test_expected_sigma_approaches_sampled_with_many_avatars(tensors):
     sampled = make_loss(perturbation)
     avatars = sampled.avatar_generator.perturbations[0](
         teacher.unsqueeze(0).expand(5000, *teacher.shape),
-        torch.Generator().manual_seed(1))
+        AvatarRandom().manual_seed(1).draws('cpu', 0))
     inputs = dict(preds_S=student, preds_T=teacher)
     torch.testing.assert_close(
         expected.forward_avatars(inputs, avatars[:1])[1]['sigma'],
