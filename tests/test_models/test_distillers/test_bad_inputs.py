@@ -141,6 +141,21 @@ RELEASE_MGD_SHARED_CONNECTOR = dict(
     RELEASE_MGD_WITHOUT_CONNECTOR,
     connectors=dict(s_conn=MGD_CONNECTOR))
 
+
+def _same_statistics_key() -> Dict[str, Dict]:
+    """Three CWD losses whose names give one statistics key."""
+    cfg = distiller_cfg()
+    loss = cfg['distill_losses']['loss_cwd']
+    mapping = cfg['loss_forward_mappings']['loss_cwd']
+    names = ('loss_cwd', 'LOSS_cwd', 'cwd')
+    return dict(
+        distill_losses={name: dict(loss) for name in names},
+        loss_forward_mappings={name: dict(mapping) for name in names})
+
+
+SAME_STATISTICS_KEY = _same_statistics_key()
+
+
 CASES: List[Case] = [
     # ConfigurableDistiller's own checks, run first on the same inputs.
     Case('loss_forward_mappings', '`[dict(a=1)]` (a list)',
@@ -193,6 +208,10 @@ CASES: List[Case] = [
          'got inf'),
     Case('uncertainty_eps', '`0`', distiller(uncertainty_eps=0.0),
          ValueError, '`uncertainty_eps` must be > 0, but got 0.0'),
+    Case('distill_losses', "`loss_cwd`, `LOSS_cwd` and `cwd`",
+         distiller(**SAME_STATISTICS_KEY), ValueError,
+         "the distill losses 'loss_cwd' and 'LOSS_cwd' would log their "
+         "statistics under the same key 'akd_<stat>.LOSS_cwd'"),
     Case('exclude_losses', "`['loss_x']`",
          distiller(exclude_losses=['loss_x']),
          KeyError, "`exclude_losses` names ['loss_x'], which are not in "
@@ -326,6 +345,7 @@ def test_bad_input_raises_a_named_error(case: Case):
 
 
 # ------------------------------------------------------- the docs table
+
 
 HEADER = ('| config key | bad input | error | message (excerpt) |\n'
           '|---|---|---|---|')
