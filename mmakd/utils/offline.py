@@ -42,13 +42,17 @@ def resolve_cfg_paths(model_cfg: Any) -> Any:
             for k, v in model_cfg.items()
             if k not in ('cfg_path', 'pretrained')
         }
-        package = model_cfg['cfg_path'].split('::')[0]
-        sub = load_config(model_cfg['cfg_path'])
+        path = model_cfg['cfg_path']
+        sub = load_config(path)
+        # A local file's scope is its default_scope.
+        package = path.split('::')[0] if '::' in path else sub.get(
+            'default_scope')
         resolved = copy.deepcopy(sub.model.to_dict())
         if 'data_preprocessor' in sub:
             resolved['data_preprocessor'] = copy.deepcopy(
                 sub.data_preprocessor.to_dict())
-        resolved.setdefault('_scope_', package)
+        if package:
+            resolved.setdefault('_scope_', package)
         resolved.update(extra)
         return ConfigDict(resolve_cfg_paths(resolved))
     return ConfigDict({k: resolve_cfg_paths(v) for k, v in model_cfg.items()})

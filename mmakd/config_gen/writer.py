@@ -1,0 +1,207 @@
+"""Writes a distillation config from paired outputs."""
+import os.path as osp
+import re
+from typing import Any, Dict, List, Optional, Sequence
+
+from .methods import METHODS, Method
+from .pairing import Pair, modules_of
+from .probe import Output
+
+#: The student's ground truth, for losses that read it (FGD): the
+#: ``data_samples`` argument of any mmdet detector's forward.
+GT_RECORDER = dict(
+    type='MethodInputs',
+    source='mmdet.models.detectors.BaseDetector.forward')
+
+
+def _tag(out: Output, where: str) -> str:
+    """The part of recorder, connector and loss names for ``out``."""
+    if out.kind == 'neck level' and where == 'neck':
+        return 'fpn'
+    if out.kind == 'logits' and where == 'logits':
+        return 'logits'
+    return re.sub(r'\W', '_', out.source)
+
+
+def _record(out: Output, recorder: str, from_student: bool,
+            connector: Optional[str] = None) -> Dict[str, Any]:
+    record = dict(from_student=from_student, recorder=recorder)
+    if out.record_idx:
+        record['record_idx'] = out.record_idx
+    if out.data_idx is not None:
+        record['data_idx'] = out.data_idx
+    if connector:
+        record['connector'] = connector
+    return record
+
+
+def _connector(method: Method, pair: Pair) -> Optional[Dict[str, Any]]:
+    s, t = pair.student.channels, pair.teacher.channels
+    if method.connector == 'mgd':
+        return dict(type='MGDConnector', student_channels=s,
+                    teacher_channels=t, lambda_mgd=0.65)
+    if s == t or method.aligns_itself:
+        return None
+    return dict(type='ConvModuleConnector', in_channel=s, out_channel=t,
+                kernel_size=1, act_cfg=None)
+
+
+def distiller_cfg(pairs: Sequence[Pair], method_name: str, where: str,
+                  two_stage: bool,
+                  loss_weight: Optional[float] = None) -> Dict[str, Any]:
+    """The ``ConfigurableDistiller`` of ``pairs`` with ``method_name``.
+
+    Args:
+        pairs (Sequence[Pair]): From :func:`~.pairing.pair_outputs`.
+        method_name (str): A key of :data:`~.methods.METHODS`.
+        where (str): The ``--where`` value the pairs come from.
+        two_stage (bool): Whether the student has an RoI head (FGD's
+            two-stage setting).
+        loss_weight (float, optional): Overrides the method's weight.
+
+    Returns:
+        dict: The distiller config.
+    """
+    method = METHODS[method_name]
+    student_recorders: Dict[str, Dict] = {}
+    teacher_recorders: Dict[str, Dict] = {}
+    connectors: Dict[str, Dict] = {}
+    losses: Dict[str, Dict] = {}
+    mappings: Dict[str, Dict] = {}
+    tags = [_tag(p.teacher, where) for p in pairs]
+    for pair, tag in zip(pairs, tags):
+        student_recorders[tag] = dict(
+            type='ModuleOutputs', source=pair.student.source)
+        teacher_recorders[tag] = dict(
+            type='ModuleOutputs', source=pair.teacher.source)
+        index = _index(pair, tag, tags)
+        suffix = f'_{tag}{index}' if (index != '' or tag != 'logits' or
+                                      tags.count(tag) > 1) else ''
+        name = f'loss_{method_name}{suffix}'
+        connector = _connector(method, pair)
+        connector_name = None
+        if connector is not None:
+            connector_name = f's_{tag}{index}'
+            connectors[connector_name] = connector
+        loss = method.loss(where, two_stage)
+        loss[method.weight_key] = method.weight(where) \
+            if loss_weight is None else loss_weight
+        if method.aligns_itself and \
+                pair.student.channels != pair.teacher.channels:
+            loss.update(student_channels=pair.student.channels,
+                        teacher_channels=pair.teacher.channels)
+        elif method.aligns_itself:
+            loss['in_channels'] = pair.teacher.channels
+        losses[name] = loss
+        mappings[name] = {
+            method.student_key:
+            _record(pair.student, tag, True, connector_name),
+            method.teacher_key: _record(pair.teacher, tag, False),
+        }
+        if method.needs_boxes:
+            student_recorders['gt'] = dict(GT_RECORDER)
+            mappings[name]['data_samples'] = dict(
+                from_student=True, recorder='gt', data_idx=1)
+    cfg = dict(
+        type='ConfigurableDistiller',
+        student_recorders=student_recorders,
+        teacher_recorders=teacher_recorders)
+    if connectors:
+        cfg['connectors'] = connectors
+    cfg.update(distill_losses=losses, loss_forward_mappings=mappings)
+    return cfg
+
+
+def _index(pair: Pair, tag: str, tags: List[str]) -> str:
+    """The level or call index in names, where one tag has several pairs."""
+    if tags.count(tag) == 1 and tag != 'fpn':
+        return ''
+    out = pair.teacher
+    return str(out.data_idx if out.data_idx is not None else out.record_idx)
+
+
+def py(value: Any, indent: int = 0) -> str:
+    """``value`` as Python source in mmengine's config style: ``dict(k=v)``
+    for identifier keys, one item a line when it does not fit."""
+    pad = ' ' * (indent + 4)
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and k.isidentifier() for k in value):
+            items = [f'{k}={py(v, indent + 4)}' for k, v in value.items()]
+            flat = f'dict({", ".join(items)})'
+            if len(flat) + indent <= 72 and '\n' not in flat:
+                return flat
+            return 'dict(\n' + ',\n'.join(pad + i for i in items) + ')'
+        items = [f'{k!r}: {py(v, indent + 4)}' for k, v in value.items()]
+        return '{\n' + ',\n'.join(pad + i for i in items) + '}'
+    return repr(value)
+
+
+def relative_base(config: str, out: str) -> str:
+    """``config`` as ``out``'s ``_base_`` sees it: a ``pkg::path`` as it is,
+    a file relative to ``out``'s folder (mmengine resolves ``_base_``
+    there)."""
+    if '::' in config:
+        return config
+    return osp.relpath(osp.abspath(config), osp.dirname(osp.abspath(out)))
+
+
+def render(command: str, teacher: str, student: str, out: str, scope: str,
+           algorithm: str, distiller: Dict[str, Any], source: str,
+           notes: Sequence[str], teacher_ckpt: Optional[str],
+           akd: bool) -> str:
+    """The text of the generated config.
+
+    Args:
+        command (str): The command that made it (for the header comment).
+        teacher (str): The teacher config (``cfg_path``: as given).
+        student (str): The student config (the ``_base_``).
+        out (str): Where the config is written.
+        scope (str): The student's default scope.
+        algorithm (str): ``'FpnTeacherDistill'`` or ``'SingleTeacherDistill'``.
+        distiller (dict): From :func:`distiller_cfg`.
+        source (str): Where the loss values come from.
+        notes (Sequence[str]): Levels dropped while pairing.
+        teacher_ckpt (str, optional): The teacher's checkpoint.
+        akd (bool): Whether to add the ``AvatarDistiller`` line.
+
+    Returns:
+        str: Python source for mmengine's ``Config.fromfile``.
+    """
+    header = [
+        '# Made by mmakd\'s distiller generator:',
+        f'#   {command}',
+        f'# Loss values: {source}.',
+        '# Data, schedule and hooks: the student config (`_base_`).',
+    ]
+    header += [f'# Not distilled: {note}.' for note in notes]
+    if teacher_ckpt is None:
+        header.append('# teacher_ckpt is None: set it to the trained '
+                      "teacher's checkpoint before training.")
+    lines = header + [
+        f'_base_ = {relative_base(student, out)!r}',
+        "custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)",
+        '',
+        f'teacher_ckpt = {teacher_ckpt!r}',
+        'model = dict(',
+        '    _delete_=True,',
+        "    _scope_='mmrazor',",
+        f'    type={algorithm!r},',
+        f'    architecture=dict(_scope_={scope!r}, **_base_.model),',
+        f'    teacher=dict(cfg_path={teacher!r}, pretrained=False),',
+        '    teacher_ckpt=teacher_ckpt,',
+        f'    distiller={py(distiller, 4)})',
+        '# The teacher gets no gradient.',
+        'find_unused_parameters = True',
+    ]
+    if akd:
+        lines.append("model['distiller']['type'] = 'AvatarDistiller'  "
+                     '# Avatars (AKD)')
+    return '\n'.join(lines) + '\n'
+
+
+def algorithm_of(where: str, task: str, pairs: Sequence[Pair]) -> str:
+    """``FpnTeacherDistill`` (the teacher runs backbone and neck only) where
+    a detector distils its neck alone; else ``SingleTeacherDistill``."""
+    if task == 'det' and not modules_of(where) and where == 'neck':
+        return 'FpnTeacherDistill'
+    return 'SingleTeacherDistill'

@@ -1,0 +1,115 @@
+"""Pairing a teacher's and a student's outputs by stride; the written
+distiller's connectors and mappings (fabricated probes: no model built)."""
+from typing import Optional
+
+import pytest
+
+from mmakd.config_gen import (ConfigError, ModelProbe, Output, distiller_cfg,
+                              pair_outputs)
+from mmakd.config_gen.writer import py
+
+
+def level(index: int, channels: int, stride: int, size: int = 64,
+          kind: str = 'neck level', source: str = 'neck',
+          record_idx: int = 0) -> Output:
+    side = size // stride
+    data_idx: Optional[int] = index if kind != 'logits' else None
+    return Output(source, kind, record_idx, data_idx,
+                  (2, channels, side, side), stride)
+
+
+def probe(*outputs: Output, task: str = 'det') -> ModelProbe:
+    return ModelProbe(task, 'mmdet', (2, 3, 64, 64), list(outputs), False,
+                      ['backbone', 'neck'])
+
+
+def test_levels_pair_by_stride_and_the_others_are_dropped_with_a_note():
+    teacher = probe(*(level(i, 256, 8 * 2**i) for i in range(5)))
+    student = probe(*(level(i, 96, 4 * 2**i) for i in range(4)))
+    pairs, notes = pair_outputs(teacher, student, 'neck')
+    assert [(p.teacher.data_idx, p.student.data_idx) for p in pairs] == [
+        (0, 1), (1, 2), (2, 3)
+    ]
+    assert any('teacher neck[3] (stride 64)' in n for n in notes)
+    assert any('student neck[0] (stride 4)' in n for n in notes)
+
+
+def test_different_channels_get_a_student_side_connector():
+    teacher = probe(level(0, 256, 8), level(1, 256, 16))
+    student = probe(level(0, 96, 8), level(1, 96, 16))
+    pairs, _ = pair_outputs(teacher, student, 'neck')
+    cfg = distiller_cfg(pairs, 'cwd', 'neck', False)
+    assert cfg['connectors'] == {
+        f's_fpn{i}': dict(
+            type='ConvModuleConnector', in_channel=96, out_channel=256,
+            kernel_size=1, act_cfg=None)
+        for i in range(2)
+    }
+    mapping = cfg['loss_forward_mappings']['loss_cwd_fpn1']
+    assert mapping['preds_S'] == dict(
+        from_student=True, recorder='fpn', data_idx=1, connector='s_fpn1')
+    assert mapping['preds_T'] == dict(
+        from_student=False, recorder='fpn', data_idx=1)
+    assert cfg['distill_losses']['loss_cwd_fpn0'] == dict(
+        type='ChannelWiseDivergence', tau=1, loss_weight=10)
+
+
+def test_mgd_always_gets_its_generation_block_and_fgd_its_ground_truth():
+    teacher = probe(level(0, 64, 8))
+    student = probe(level(0, 64, 8))
+    pairs, _ = pair_outputs(teacher, student, 'neck')
+    mgd = distiller_cfg(pairs, 'mgd', 'neck', False, loss_weight=3e-5)
+    assert mgd['connectors']['s_fpn0']['type'] == 'MGDConnector'
+    assert mgd['distill_losses']['loss_mgd_fpn0'] == dict(
+        type='MGDLoss', alpha_mgd=3e-5)
+    fgd = distiller_cfg(pairs, 'fgd', 'neck', True)
+    assert fgd['student_recorders']['gt']['type'] == 'MethodInputs'
+    assert fgd['loss_forward_mappings']['loss_fgd_fpn0']['data_samples'] == \
+        dict(from_student=True, recorder='gt', data_idx=1)
+    assert fgd['distill_losses']['loss_fgd_fpn0']['alpha_fgd'] == 0.00005
+    assert 'connectors' not in fgd
+
+
+def test_strides_that_cannot_be_paired_are_a_named_error_with_both_tables():
+    teacher = probe(level(0, 64, 8))
+    student = probe(level(0, 64, 4))
+    with pytest.raises(ConfigError) as err:
+        pair_outputs(teacher, student, 'neck')
+    message = str(err.value)
+    assert 'no teacher and student outputs of the same stride' in message
+    assert message.count('| output | kind |') == 2
+    assert 'teacher:' in message and 'student:' in message
+
+
+def test_class_logits_of_different_counts_are_refused():
+    teacher = probe(level(0, 720, 8, kind='logits', source='bbox_head.cls'))
+    student = probe(level(0, 80, 8, kind='logits', source='bbox_head.cls'))
+    with pytest.raises(ConfigError, match='720 class logits'):
+        pair_outputs(teacher, student, 'logits')
+
+
+def test_logits_of_a_shared_head_conv_pair_call_by_call():
+    teacher = probe(*(level(i, 90, 8 * 2**i, kind='logits',
+                            source='bbox_head.retina_cls', record_idx=i)
+                      for i in range(3)))
+    pairs, _ = pair_outputs(teacher, teacher, 'logits')
+    cfg = distiller_cfg(pairs, 'cwd', 'logits', False)
+    assert sorted(cfg['distill_losses']) == [
+        f'loss_cwd_logits{i}' for i in range(3)
+    ]
+    assert cfg['loss_forward_mappings']['loss_cwd_logits2']['preds_T'] == \
+        dict(from_student=False, recorder='logits', record_idx=2)
+    assert cfg['distill_losses']['loss_cwd_logits0']['loss_weight'] == 5
+
+
+def test_nothing_at_where_on_one_side_is_a_named_error():
+    teacher = probe(level(0, 64, 8))
+    student = probe(level(0, 64, 8, kind='backbone stage',
+                          source='backbone'))
+    with pytest.raises(ConfigError, match='the student has no such output'):
+        pair_outputs(teacher, student, 'neck')
+
+
+def test_written_dicts_are_python_that_evaluates_back():
+    value = dict(a=1, b=[1, 2], c=dict(d='x', e=2e-5), f={'not-id': 3})
+    assert eval(py(value)) == value
