@@ -196,13 +196,19 @@ def _logits_modules(model: nn.Module, task: str) -> List[str]:
             if name.endswith('conv_seg') and name.startswith('decode_head')
         ]
     names = []
-    for head in ('bbox_head', 'rpn_head'):
-        if not hasattr(model, head):
+    for head_name in ('bbox_head', 'rpn_head'):
+        head = getattr(model, head_name, None)
+        classes = getattr(head, 'cls_out_channels', None)
+        if not classes:
             continue
-        for name, module in getattr(model, head).named_modules():
-            leaf = name.split('.')[-1] if name else ''
-            if 'cls' in leaf and isinstance(module, nn.Conv2d):
-                names.append(f'{head}.{name}')
+        # The class-logit convs: out_channels is the classes per prior.
+        priors = getattr(getattr(head, 'prior_generator', None),
+                         'num_base_priors', [1]) or [1]
+        counts = {classes * n for n in priors} | {classes}
+        for name, module in head.named_modules():
+            if isinstance(module, nn.Conv2d) and \
+                    module.out_channels in counts and 'reg' not in name:
+                names.append(f'{head_name}.{name}')
         if names:
             break
     return names

@@ -69,12 +69,13 @@ def distiller_cfg(pairs: Sequence[Pair], method_name: str, where: str,
     losses: Dict[str, Dict] = {}
     mappings: Dict[str, Dict] = {}
     tags = [_tag(p.teacher, where) for p in pairs]
-    for pair, tag in zip(pairs, tags):
-        student_recorders[tag] = dict(
-            type='ModuleOutputs', source=pair.student.source)
-        teacher_recorders[tag] = dict(
-            type='ModuleOutputs', source=pair.teacher.source)
-        index = _index(pair, tag, tags)
+    s_names = _recorder_names([p.student for p in pairs], tags,
+                              student_recorders)
+    t_names = _recorder_names([p.teacher for p in pairs], tags,
+                              teacher_recorders)
+    for position, (pair, tag, s_name, t_name) in enumerate(
+            zip(pairs, tags, s_names, t_names)):
+        index = _index(position, pair, tags)
         suffix = f'_{tag}{index}' if (index != '' or tag != 'logits' or
                                       tags.count(tag) > 1) else ''
         name = f'loss_{method_name}{suffix}'
@@ -95,8 +96,8 @@ def distiller_cfg(pairs: Sequence[Pair], method_name: str, where: str,
         losses[name] = loss
         mappings[name] = {
             method.student_key:
-            _record(pair.student, tag, True, connector_name),
-            method.teacher_key: _record(pair.teacher, tag, False),
+            _record(pair.student, s_name, True, connector_name),
+            method.teacher_key: _record(pair.teacher, t_name, False),
         }
         if method.needs_boxes:
             student_recorders['gt'] = dict(GT_RECORDER)
@@ -112,12 +113,34 @@ def distiller_cfg(pairs: Sequence[Pair], method_name: str, where: str,
     return cfg
 
 
-def _index(pair: Pair, tag: str, tags: List[str]) -> str:
-    """The level or call index in names, where one tag has several pairs."""
+def _recorder_names(outputs: Sequence[Output], tags: Sequence[str],
+                    recorders: Dict[str, Dict]) -> List[str]:
+    """One ``ModuleOutputs`` recorder per source, named by its tag (and a
+    number where one tag covers several sources, e.g. RTMDet's per-level
+    ``rtm_cls.<i>``); fills ``recorders``; returns each output's."""
+    sources: Dict[str, List[str]] = {}
+    for out, tag in zip(outputs, tags):
+        sources.setdefault(tag, [])
+        if out.source not in sources[tag]:
+            sources[tag].append(out.source)
+    names = []
+    for out, tag in zip(outputs, tags):
+        known = sources[tag]
+        name = tag if len(known) == 1 else f'{tag}{known.index(out.source)}'
+        recorders[name] = dict(type='ModuleOutputs', source=out.source)
+        names.append(name)
+    return names
+
+
+def _index(position: int, pair: Pair, tags: List[str]) -> str:
+    """The index in names where one tag has several pairs: the level of a
+    neck output, else the pair's place among its tag's."""
+    tag = tags[position]
     if tags.count(tag) == 1 and tag != 'fpn':
         return ''
-    out = pair.teacher
-    return str(out.data_idx if out.data_idx is not None else out.record_idx)
+    if tag == 'fpn' and pair.teacher.data_idx is not None:
+        return str(pair.teacher.data_idx)
+    return str(tags[:position].count(tag))
 
 
 def py(value: Any, indent: int = 0) -> str:
@@ -186,7 +209,7 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
         '    _delete_=True,',
         "    _scope_='mmrazor',",
         f'    type={algorithm!r},',
-        f'    architecture=dict(_scope_={scope!r}, **_base_.model),',
+        f'    architecture=dict(_base_.model, _scope_={scope!r}),',
         f'    teacher=dict(cfg_path={teacher!r}, pretrained=False),',
         '    teacher_ckpt=teacher_ckpt,',
         f'    distiller={py(distiller, 4)})',

@@ -113,3 +113,20 @@ def test_nothing_at_where_on_one_side_is_a_named_error():
 def test_written_dicts_are_python_that_evaluates_back():
     value = dict(a=1, b=[1, 2], c=dict(d='x', e=2e-5), f={'not-id': 3})
     assert eval(py(value)) == value
+
+
+def test_logits_of_one_conv_a_level_get_a_recorder_each():
+    """RTMDet's head has one class conv per level (rtm_cls.<i>)."""
+    outs = [
+        level(i, 80, 8 * 2**i, kind='logits', source=f'bbox_head.rtm_cls.{i}')
+        for i in range(3)
+    ]
+    pairs, _ = pair_outputs(probe(*outs), probe(*outs), 'logits')
+    cfg = distiller_cfg(pairs, 'cwd', 'logits', False)
+    assert cfg['teacher_recorders'] == {
+        f'logits{i}': dict(
+            type='ModuleOutputs', source=f'bbox_head.rtm_cls.{i}')
+        for i in range(3)
+    }
+    assert cfg['loss_forward_mappings']['loss_cwd_logits2']['preds_S'][
+        'recorder'] == 'logits2'
