@@ -194,3 +194,19 @@ def test_generated_configs_of_real_pairs_build_and_step(
     losses = train_step(model, batch)
     distill = [k for k in losses if k.startswith('distill.loss_')]
     assert distill and all(losses[k].isfinite() for k in distill)
+
+
+@pytest.mark.slow
+def test_logits_of_different_strides_are_a_named_error(capsys, tmp_path):
+    """PSPNet's logits are at stride 8, SegFormer's at 4."""
+    out = tmp_path / 'x.py'
+    code, _, err = run(
+        capsys, '--teacher',
+        'mmseg::pspnet/pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py',
+        '--student',
+        'mmseg::segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py',
+        '--method', 'cwd', '--input-size', '64', '64', '--out', str(out))
+    assert code == 2, err
+    assert 'no teacher and student outputs of the same stride' in err
+    assert err.count('| decode_head.conv_seg | logits |') == 2
+    assert not out.exists()

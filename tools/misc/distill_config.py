@@ -10,10 +10,12 @@ Usage::
 ``--list`` builds the model (random weights, CPU, no checkpoint), runs one
 forward on a dummy batch of the config's input size and prints the
 backbone stages, neck levels and class logits with shape, channels and
-stride. The second form pairs the teacher's and the student's outputs at
-``--where`` by stride, adds a student-side connector where channels differ,
-takes the method's published defaults and writes a config on the student's
-(data, schedule, hooks) that ``tools/train.py OUT.py`` trains as it is.
+stride (the heads' inputs are the neck levels, or without a neck the
+backbone stages, listed once under those). The second form pairs the
+teacher's and the student's outputs at ``--where`` by stride, adds a
+student-side connector where channels differ, takes the method's published
+defaults and writes a config on the student's (data, schedule, hooks) that
+``tools/train.py OUT.py`` trains as it is.
 T and S are config files or ``pkg::path`` configs.
 """
 import argparse
