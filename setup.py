@@ -1,4 +1,6 @@
+import os
 import re
+import shutil
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -9,6 +11,10 @@ HERE = Path(__file__).parent
 #: interpreter start-up that installs mmakd_compat's import hook (no torch
 #: import). pip installs it into site-packages and removes it on uninstall.
 STARTUP_HOOK = 'mmakd-import-hook.pth'
+#: What an OpenMMLab package ships in ``<package>/.mim``, where mim and
+#: mmengine's ``'mmakd::<path in configs>'`` names look: copied into a wheel,
+#: linked from the checkout for an editable install.
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
 
 
 def parse_requirements(name: str) -> list:
@@ -29,11 +35,48 @@ def get_startup_line() -> str:
     return re.search(r'^STARTUP_LINE = "([^"]+)"', text, re.M).group(1)
 
 
+def add_mim_files(mim_dir: Path, link: bool) -> None:
+    """Puts :data:`MIM_FILES` into ``mim_dir`` (replacing what is there).
+
+    Args:
+        mim_dir: ``mmakd/.mim`` of the build, or of the checkout.
+        link: Link to the checkout's files (relative symlinks), as an
+            editable install needs; copied where links cannot be made.
+    """
+    mim_dir.mkdir(parents=True, exist_ok=True)
+    for name in MIM_FILES:
+        src, dst = HERE.resolve() / name, mim_dir.resolve() / name
+        if not src.exists():
+            raise FileNotFoundError(f'{src}: needed in mmakd/.mim')
+        if dst.is_symlink() or dst.is_file():
+            dst.unlink()
+        elif dst.is_dir():
+            shutil.rmtree(dst)
+        if link:
+            try:
+                dst.symlink_to(
+                    os.path.relpath(src, dst.parent),
+                    target_is_directory=src.is_dir())
+                continue
+            except OSError:  # e.g. Windows without the privilege
+                pass
+        if src.is_dir():
+            shutil.copytree(
+                src,
+                dst,
+                ignore=shutil.ignore_patterns('__pycache__', '*.py[cod]'))
+        else:
+            shutil.copy2(src, dst)
+
+
 class BuildPyWithStartupHook(build_py):
-    """build_py that also puts :data:`STARTUP_HOOK` at the wheel's root.
+    """build_py that also puts :data:`STARTUP_HOOK` at the wheel's root and
+    :data:`MIM_FILES` into ``mmakd/.mim``.
 
     A regular wheel's root is build_lib; an editable wheel (``pip install
-    -e``) is assembled from the install command's ``install_lib`` instead.
+    -e``) is assembled from the install command's ``install_lib`` instead,
+    and finds ``mmakd`` in the checkout, so its ``.mim`` links are made
+    there (``mmakd/.mim`` is git-ignored).
     """
 
     def _hook_dir(self) -> Path:
@@ -47,6 +90,10 @@ class BuildPyWithStartupHook(build_py):
         hook = self._hook_dir() / STARTUP_HOOK
         hook.parent.mkdir(parents=True, exist_ok=True)
         hook.write_text(get_startup_line() + '\n')
+        if getattr(self, 'editable_mode', False):
+            add_mim_files(HERE / 'mmakd' / '.mim', link=True)
+        else:
+            add_mim_files(Path(self.build_lib) / 'mmakd' / '.mim', link=False)
 
     def get_outputs(self, include_bytecode: bool = True) -> list:
         return super().get_outputs(include_bytecode) + [

@@ -1,30 +1,42 @@
-"""Two narrow fixes that MMRazor 1.0.0 and mmengine 0.10.7 need on torch 2.x.
+"""Narrow fixes that MMRazor 1.0.0 and mmengine 0.10.7 need for mmakd.
 
 1. :mod:`~mmakd_compat.mmrazor_torch2`: ``import mmrazor.models`` fails on
    torch 2.x; two of its modules are compiled with their torch gate narrowed,
    as upstream did after the release.
 2. :mod:`~mmakd_compat.checkpoint`: torch >= 2.6 refuses the checkpoints that
    mmengine's Runner writes; exactly the globals they hold are allow-listed.
+3. :mod:`~mmakd_compat.razor_cfg_path`: MMRazor builds ``cfg_path``
+   sub-models with ``mmengine.hub.get_model``, which takes ``pkg::path``
+   only; its registry's lookup of that function is pointed at one that also
+   builds config files.
+4. :mod:`~mmakd_compat.mmakd_configs`: mmengine refuses ``mmakd::`` config
+   names and does not find an editable install's configs; the three
+   functions of its config lookup that decide are wrapped for ``mmakd``.
 
 Each fix acts when the module it repairs is imported, through one finder on
 ``sys.meta_path`` (:func:`install`). ``pip install`` of mmakd puts
 ``mmakd-import-hook.pth`` in site-packages, whose one line calls
 :func:`install` at interpreter start-up, so that MMRazor's own tools (which
-import ``mmrazor.models`` before a config's ``custom_imports`` is read) work.
-That line imports this package only: ``os``, ``sys`` and ``importlib``, no
-torch. Set ``MMAKD_NO_IMPORT_HOOK=1`` to switch the start-up hook off;
-``import mmakd`` still applies both fixes.
+import ``mmrazor.models`` before a config's ``custom_imports`` is read) and
+mmdet's, mmseg's and MMRazor's ``train.py`` (which parse a config's
+``_base_`` before its ``custom_imports``) work. That line imports this
+package only: ``os``, ``sys`` and ``importlib``, no torch and no mmengine
+(the modules of fixes 3 and 4 are imported when a module they fix is).
+Set ``MMAKD_NO_IMPORT_HOOK=1`` to switch the start-up hook off;
+``import mmakd`` still applies every fix (to the modules already imported
+too, where a fix can be applied afterwards: all but the first).
 
 The hook never makes an import fail. If it fails itself (while looking up a
-module, or while registering the allow-list after ``import torch``), it warns
-once, naming the error and ``MMAKD_NO_IMPORT_HOOK=1``, takes its finder off
+module, or while applying a fix after the module executed), it warns once,
+naming the error and ``MMAKD_NO_IMPORT_HOOK=1``, takes its finder off
 ``sys.meta_path`` and does nothing more; the import goes on without it.
 """
+import importlib
 import importlib.machinery
 import os
 import sys
 import types
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from . import mmrazor_torch2
 
@@ -74,8 +86,10 @@ def _switch_off(error: Exception) -> None:
     ]
     _warn(f"mmakd's start-up hook (mmakd_compat) failed and switched itself "
           f'off: {type(error).__name__}: {error}. Imports go on without it, '
-          'so torch.load may refuse mmengine Runner checkpoints, and '
-          'mmrazor.models may not import, until mmakd is imported. Set '
+          'so torch.load may refuse mmengine Runner checkpoints, '
+          'mmrazor.models may not import, and config files in `cfg_path` and '
+          '`mmakd::` config names may not resolve, until mmakd is imported. '
+          'Set '
           f'{DISABLE_ENV}=1 to switch the hook off.')
 
 
@@ -92,6 +106,34 @@ def _after_torch() -> None:
         _switch_off(error)
 
 
+def _after_exec(module: types.ModuleType) -> None:
+    """Runs the fix of a module that just executed (:data:`_AFTER_EXEC`).
+
+    An error here is the hook's own: it is turned into a warning and the
+    hook is switched off (:func:`_switch_off`), so the import goes on.
+
+    Args:
+        module: The module, executed.
+    """
+    try:
+        fixes = importlib.import_module(
+            f'{__name__}.{_AFTER_EXEC[module.__name__]}')
+        fixes.fix(module)
+    except Exception as error:
+        _switch_off(error)
+
+
+#: The modules fixed right after they executed, each with the module of
+#: this package whose ``fix(module)`` fixes it (imported only then, which
+#: keeps the start-up light).
+_AFTER_EXEC: Dict[str, str] = {
+    'mmengine.utils.package_utils': 'mmakd_configs',
+    'mmengine.config.utils': 'mmakd_configs',
+    'mmengine.config.config': 'mmakd_configs',
+    'mmrazor.registry.registry': 'razor_cfg_path',
+}
+
+
 class _TorchLoader(importlib.machinery.SourceFileLoader):
     """Imports torch as usual, then registers the checkpoint allow-list."""
 
@@ -104,6 +146,21 @@ class _TorchLoader(importlib.machinery.SourceFileLoader):
         """
         super().exec_module(module)
         _after_torch()
+
+
+class _FixingLoader(importlib.machinery.SourceFileLoader):
+    """Imports a module as usual, then applies its fix (:func:`_after_exec`,
+    which raises nothing)."""
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Executes the module (its own errors are raised as usual), then
+        applies its fix.
+
+        Args:
+            module: The new module.
+        """
+        super().exec_module(module)
+        _after_exec(module)
 
 
 class CompatFinder:
@@ -151,12 +208,16 @@ class CompatFinder:
         if fullname in mmrazor_torch2.GATED_MODULES:
             return mmrazor_torch2.find_spec(fullname, path)
         if fullname == 'torch':
-            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-            if spec is not None and type(
-                    spec.loader) is importlib.machinery.SourceFileLoader:
-                spec.loader = _TorchLoader(fullname, spec.origin)
-            return spec
-        return None
+            loader = _TorchLoader
+        elif fullname in _AFTER_EXEC:
+            loader = _FixingLoader
+        else:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and type(
+                spec.loader) is importlib.machinery.SourceFileLoader:
+            spec.loader = loader(fullname, spec.origin)
+        return spec
 
     def __repr__(self) -> str:
         return 'mmakd_compat.CompatFinder()'
@@ -191,8 +252,14 @@ def install_at_startup() -> None:
 
 
 def apply_now() -> None:
-    """Both fixes, for ``import mmakd``: the finder, and the full checkpoint
-    allow-list (mmakd imports mmengine anyway)."""
+    """Every fix, for ``import mmakd``: the finder, the fixes of the modules
+    already imported, and the full checkpoint allow-list (mmakd imports
+    mmengine anyway)."""
     install()
+    from . import mmakd_configs, razor_cfg_path
+    mmakd_configs.fix_imported()
+    registry = sys.modules.get(razor_cfg_path.TARGET)
+    if registry is not None:
+        razor_cfg_path.fix(registry)
     from .checkpoint import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()

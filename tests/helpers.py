@@ -252,7 +252,8 @@ def grad_report(module: nn.Module) -> Tuple[int, int]:
 def run_python(code: str,
                *args: str,
                env: Optional[Dict[str, str]] = None,
-               timeout: float = 300) -> subprocess.CompletedProcess:
+               timeout: float = 300,
+               cwd: Optional[str] = None) -> subprocess.CompletedProcess:
     """Runs ``python -c code *args`` in a fresh interpreter at the repo root.
 
     A fresh interpreter is what makes import-order tests honest: nothing
@@ -264,6 +265,8 @@ def run_python(code: str,
         env: Extra environment variables (added to this process's; a
             ``PYTHONPATH`` here is put before the inherited one).
         timeout: Seconds before the run is killed (and the test fails).
+        cwd: The working directory, the repository root by default. Python
+            puts it first on ``sys.path`` (``-c``).
 
     Returns:
         CompletedProcess: with ``stdout`` and ``stderr`` as text.
@@ -273,11 +276,64 @@ def run_python(code: str,
         full_env['PYTHONPATH'] = os.pathsep.join(
             [env['PYTHONPATH'], os.environ['PYTHONPATH']])
     return subprocess.run([sys.executable, '-c', code, *args],
-                          cwd=REPO_ROOT,
+                          cwd=str(cwd or REPO_ROOT),
                           env=full_env,
                           capture_output=True,
                           text=True,
                           timeout=timeout)
+
+
+#: What a copy of the checkout leaves out to build a wheel: setuptools
+#: leaves ``build/`` where it builds, and the rest is not packaged.
+_NOT_BUILT = ('.git', 'tests', 'work_dirs', 'data', 'outputs', 'build',
+              '.benchmarks', '*.egg-info', '__pycache__', '.mim')
+
+
+def build_wheel(dest: Union[str, os.PathLike]) -> str:
+    """Builds mmakd's wheel as ``pip wheel`` does, from a copy of the
+    checkout (offline: no build isolation, no index).
+
+    Args:
+        dest: An empty folder; the copy goes to ``dest/src``, the wheel to
+            ``dest``.
+
+    Returns:
+        str: The path of the wheel.
+    """
+    import glob
+    import shutil
+    src = osp.join(str(dest), 'src')
+    shutil.copytree(
+        REPO_ROOT, src, ignore=shutil.ignore_patterns(*_NOT_BUILT))
+    proc = subprocess.run([
+        sys.executable, '-m', 'pip', 'wheel', '--no-deps',
+        '--no-build-isolation', '--no-index', '-q', '-w',
+        str(dest), src
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    wheel, = glob.glob(osp.join(str(dest), 'mmakd-*.whl'))
+    return wheel
+
+
+def install_wheel(wheel: str, target: Union[str, os.PathLike]) -> str:
+    """``pip install --no-deps --target target wheel`` (offline).
+
+    Returns:
+        str: ``target``, where the packages now are.
+    """
+    proc = subprocess.run([
+        sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-index',
+        '-q', '--target',
+        str(target), wheel
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return str(target)
 
 
 def run_tool(cmd: List[str],

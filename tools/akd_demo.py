@@ -17,37 +17,45 @@ Examples::
     python tools/akd_demo.py --ablation      # AKD's settings, seeds 0 1 2
     python tools/akd_demo.py --tasks det --methods 'no KD' 'CWD + AKD'
 
-The console shows one line per run, with an estimate of the time left, and
-the table at the end; each run's full output (mmengine's log, evaluation
-tables, warnings) goes to ``console.log`` in its work dir (``--verbose``
-prints it as well). Unless ``OMP_NUM_THREADS`` is set, torch runs one
-intra-op thread (see the README, "CPU threads").
+Each run is its own ``tools/train.py`` process. The console shows one line
+per run, with an estimate of the time left, and the table at the end; each
+run's command (its first line) and full output (mmengine's log, evaluation
+tables, warnings) go to ``console.log`` in its work dir (``--verbose``
+prints the output as well). A run that fails is reported with that log, the
+other runs go on, and the demo exits with status 1. Unless
+``OMP_NUM_THREADS`` is set, tools/train.py runs torch with one intra-op
+thread (see the README, "CPU threads").
 """
 import argparse
-import contextlib
 import importlib.util
 import json
-import logging
 import math
 import os
 import os.path as osp
+import shlex
 import statistics
+import subprocess
 import sys
 import time
+import types
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, TextIO, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 # setuptools >= 67.5 warns when pkg_resources is imported, and mmengine's
 # package_utils re-imports (reloads) it on each installed-package check: a
-# dozen identical warnings per run. Only that message is silenced.
+# dozen identical warnings per run. Only that message is silenced, here and
+# (``-W``) in each run.
+PKG_RESOURCES_WARNING = 'pkg_resources is deprecated as an API'
 warnings.filterwarnings(
-    'ignore',
-    message='pkg_resources is deprecated as an API',
-    category=UserWarning)
+    'ignore', message=PKG_RESOURCES_WARNING, category=UserWarning)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs', 'digit_scenes')
+TRAIN_PY = osp.join(ROOT, 'tools', 'train.py')
+#: Python's options for each run: unbuffered (the log keeps the order of
+#: stdout and stderr), and the warning filter above.
+PYTHON_OPTIONS = ['-u', '-W', f'ignore:{PKG_RESOURCES_WARNING}:UserWarning']
 
 
 @dataclass
@@ -175,20 +183,16 @@ TEACHER_ITERS, STUDENT_ITERS = 600, 300
 STUDY_STUDENT_ITERS = 900
 QUICK_TEACHER_ITERS, QUICK_STUDENT_ITERS = 200, 100
 DATA_ROOT = osp.join(ROOT, 'data', 'digit_scenes')
-# Wall seconds per iteration (validation included) on a quiet 2-core CPU,
-# from the README's `make demo` timing: the shape of the time-left estimate,
-# which is rescaled by the speed of the runs trained so far.
-PRIOR_S_PER_ITER = {
-    ('det', 'teacher'): 0.20,
-    ('det', 'student'): 0.13,
-    ('seg', 'teacher'): 0.16,
-    ('seg', 'student'): 0.08,
-}
-#: Each run's full output, in its work dir.
+#: Each run's command and full output, in its work dir.
 RUN_LOG = 'console.log'
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parses the demo's command line and fills in the defaults it implies.
+
+    Args:
+        argv: The arguments; ``sys.argv[1:]`` when None.
+    """
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -259,6 +263,7 @@ def log(msg: str, end: str = '\n') -> None:
 
 
 def _duration(seconds: float) -> str:
+    """``seconds`` in s, min or h and min."""
     if seconds < 60:
         return f'{seconds:.0f} s'
     if seconds < 3600:
@@ -277,12 +282,8 @@ class PlannedRun:
     fresh: bool = False
 
     @property
-    def prior(self) -> float:
-        """Its wall time on a quiet machine, in seconds."""
-        return self.iters * PRIOR_S_PER_ITER[(self.task, self.role)]
-
-    @property
     def done(self) -> bool:
+        """Whether a finished run is on disk, to be reused."""
         return not self.fresh and osp.exists(
             osp.join(self.work_dir, 'result.json'))
 
@@ -290,22 +291,27 @@ class PlannedRun:
 class Progress:
     """One console line per run: what it is, its result and the time left.
 
-    The estimate is the quiet-machine wall time of the runs still to train,
-    scaled by how fast the runs trained so far went on this machine.
+    The time left is that of the runs still to train, each at the seconds
+    per iteration (wall time, validation included) of the runs trained so
+    far in this invocation with the same task and role, else of all of
+    them.
 
     Args:
-        plan (list[PlannedRun]): Every run, in order.
-        verbose (bool): Runs print their output too; the line is split in
-            two around it.
+        plan: Every run, in order.
+        verbose: Runs print their output too; the line is split in two
+            around it.
     """
 
     def __init__(self, plan: List[PlannedRun], verbose: bool) -> None:
         self.plan, self.verbose = plan, verbose
         self.count = 0
-        self._prior = self._wall = 0.0
+        #: The logs of the runs that failed.
+        self.failed: List[str] = []
+        self._trained: List[Tuple[PlannedRun, float]] = []
         self._started = 0.0
 
     def begin(self, text: str) -> None:
+        """Opens the line of the plan's next run."""
         self.count += 1
         self._started = time.time()
         run = self.plan[self.count - 1]
@@ -313,31 +319,50 @@ class Progress:
             end='\n' if self.verbose else '')
 
     def end(self, text: str, trained: bool) -> None:
-        wall = time.time() - self._started
+        """Closes the line with the run's result (and time, if trained)."""
         if trained:
-            self._prior += self.plan[self.count - 1].prior
-            self._wall += wall
+            wall = time.time() - self._started
+            self._trained.append((self.plan[self.count - 1], wall))
             text = f'{text}, {_duration(wall)}'
+        self._close(text)
+
+    def fail(self, reason: str, log_path: str) -> None:
+        """Closes the line of a run that failed, with where its log is."""
+        self.failed.append(log_path)
+        self._close(f'failed ({reason}); its full output: {log_path}')
+
+    def skip(self, count: int, why: str) -> None:
+        """Leaves out the plan's next ``count`` runs, with a line why."""
+        self.count += count
+        log(f'{why}; {self.time_left()}')
+
+    def _close(self, text: str) -> None:
         if self.verbose:
             log(f'-> {text}; {self.time_left()}')
         else:
             print(f'{text}; {self.time_left()}', flush=True)
 
-    def fail(self, log_path: str) -> None:
-        print(f'failed; its full output: {log_path}', flush=True)
-
     def time_left(self) -> str:
+        """The estimate of the time the runs still to train will take."""
         if self.count >= len(self.plan):
             return 'all runs done'
-        remaining = sum(run.prior for run in self.plan[self.count:]
-                        if not run.done)
-        if remaining == 0:
+        todo = [run for run in self.plan[self.count:] if not run.done]
+        if not todo:
             return 'the other runs are on disk already'
-        speed = self._wall / self._prior if self._prior else 1.0
-        return f'about {_duration(remaining * speed)} left'
+        if not self._trained:
+            return 'no time estimate yet'
+        seconds = sum(run.iters * self._s_per_iter(run) for run in todo)
+        return f'about {_duration(seconds)} left'
+
+    def _s_per_iter(self, run: PlannedRun) -> float:
+        same = [(r, wall) for r, wall in self._trained
+                if (r.task, r.role) == (run.task, run.role)]
+        measured = same or self._trained
+        return sum(wall for _, wall in measured) / sum(
+            r.iters for r, _ in measured)
 
 
-def ensure_data(args) -> None:
+def ensure_data(args: argparse.Namespace) -> None:
     """Generates Digit Scenes under ``args.data_root`` unless already there."""
     from mmakd.demo import create_digit_scenes
     if osp.exists(osp.join(args.data_root, 'meta.json')):
@@ -376,101 +401,172 @@ def _schedule_overrides(cfg, iters: int) -> dict:
     return overrides
 
 
-class _Tee:
-    """A text stream that writes to several streams."""
-
-    def __init__(self, *streams: TextIO) -> None:
-        self.streams = streams
-
-    def write(self, text: str) -> int:
-        for stream in self.streams:
-            stream.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        for stream in self.streams:
-            stream.flush()
-
-    def isatty(self) -> bool:
-        return False
-
-
-@contextlib.contextmanager
-def _run_output(path: str, verbose: bool) -> Iterator[None]:
-    """Sends what a run prints to ``path`` (and the console if verbose).
-
-    Python's ``sys.stdout`` and ``sys.stderr`` are redirected, so
-    mmengine's logger (whose console handler is made during the run),
-    evaluation tables and warnings land in the file. The handlers made for
-    the file are detached afterwards.
-    """
-    with open(path, 'a') as file:
-        out = _Tee(file, sys.stdout) if verbose else file
-        err = _Tee(file, sys.stderr) if verbose else file
-        try:
-            with contextlib.redirect_stdout(out), \
-                    contextlib.redirect_stderr(err):
-                yield
-        finally:
-            _detach_handlers((out, err))
-
-
-def _detach_handlers(streams: Tuple) -> None:
-    """Removes the console handlers of mmengine's loggers on ``streams``."""
-    from mmengine.logging import MMLogger
-    for logger in list(getattr(MMLogger, '_instance_dict', {}).values()):
-        for handler in list(logger.handlers):
-            if type(handler) is logging.StreamHandler and any(
-                    handler.stream is s for s in streams):
-                logger.removeHandler(handler)
-
-
-def train(config: str,
-          work_dir: str,
-          overrides: dict,
-          data_root: str,
-          seed: int,
-          verbose: bool = False,
-          tensorboard: bool = False) -> str:
-    """Trains one config with mmengine's Runner; returns its log directory.
-
-    Everything the run prints goes to ``console.log`` in ``work_dir`` (and
-    to the console too with ``verbose``).
-    """
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(overrides)
-    cfg.work_dir = work_dir
-    cfg.randomness = dict(seed=seed)
-    # Several Runners share this process: mmengine's visualizer and logger
-    # are global instances found by name, so each run needs its own name.
-    cfg.experiment_name = \
-        f'{osp.basename(work_dir)}_{time.strftime("%Y%m%d_%H%M%S")}'
-    cfg.visualizer.name = cfg.experiment_name
-    if tensorboard:
-        cfg.visualizer.vis_backends = list(cfg.visualizer.vis_backends) + [
-            dict(type='TensorboardVisBackend')
-        ]
-    _set_data_root(cfg, data_root)
-    os.makedirs(work_dir, exist_ok=True)
-    with _run_output(osp.join(work_dir, RUN_LOG), verbose):
-        runner = Runner.from_cfg(cfg)
-        runner.train()
-    return runner.log_dir
-
-
-def _set_data_root(cfg, data_root: str) -> None:
+def _data_root_overrides(cfg, data_root: str) -> dict:
     """Points every dataloader and evaluator of ``cfg`` to ``data_root``."""
-    root = data_root.rstrip('/') + '/'
+    root = osp.abspath(data_root) + '/'
+    overrides = {}
     for split in ('train', 'val', 'test'):
-        loader = cfg.get(f'{split}_dataloader')
-        if loader:
-            loader.dataset.data_root = root
+        if cfg.get(f'{split}_dataloader'):
+            overrides[f'{split}_dataloader.dataset.data_root'] = root
         evaluator = cfg.get(f'{split}_evaluator')
         if evaluator and 'ann_file' in evaluator:
-            evaluator.ann_file = root + osp.relpath(
+            overrides[f'{split}_evaluator.ann_file'] = root + osp.relpath(
                 evaluator.ann_file, cfg.data_root)
+    return overrides
+
+
+def _run_overrides(cfg, iters: int, seed: int, data_root: str) -> dict:
+    """The overrides of every run: schedule, seed and data."""
+    return dict(
+        _schedule_overrides(cfg, iters),
+        **_data_root_overrides(cfg, data_root),
+        **{'randomness.seed': seed})
+
+
+def cfg_options(overrides: dict, prefix: str = '') -> List[str]:
+    """``KEY=VALUE`` items of ``--cfg-options`` that merge as ``overrides``.
+
+    ``Config.merge_from_dict`` merges a dict key by key, so a dict becomes
+    one item per leaf; a list of dicts does too, index by index, which
+    merges into the config's list of as many dicts (as
+    ``_schedule_overrides`` makes ``param_scheduler``).
+
+    Args:
+        overrides: Dotted keys and their values.
+        prefix: Put before each key.
+
+    Raises:
+        ValueError: A value that ``--cfg-options`` would read as another.
+    """
+    items = []
+    for key, value in overrides.items():
+        if isinstance(value, list) and value and all(
+                isinstance(v, dict) for v in value):
+            value = {str(i): v for i, v in enumerate(value)}
+        if isinstance(value, dict):
+            items += cfg_options(value, f'{prefix}{key}.')
+        else:
+            items.append(f'{prefix}{key}={_option_text(value)}')
+    return items
+
+
+def _option_text(value) -> str:
+    """``value`` as mmengine's ``DictAction`` reads it back."""
+    from mmengine.config import DictAction
+    if isinstance(value, (list, tuple)):
+        inner = ','.join(_option_text(v) for v in value)
+        text = f'[{inner}]' if isinstance(value, list) else f'({inner})'
+    else:
+        text = str(value)
+    read = DictAction._parse_iterable(text)
+    if read != value:
+        raise ValueError(f'--cfg-options cannot pass {value!r}: it would '
+                         f'read {text!r} as {read!r}')
+    return text
+
+
+def train_command(config: str,
+                  work_dir: str,
+                  overrides: dict,
+                  tensorboard: bool = False) -> List[str]:
+    """The ``tools/train.py`` command line of one run.
+
+    Args:
+        config: The config file.
+        work_dir: The run's work dir.
+        overrides: Dotted keys merged into the config, as ``--cfg-options``.
+        tensorboard: Train ``config`` with TensorBoard logging added
+            (:func:`_with_tensorboard`).
+    """
+    if tensorboard:
+        config = _with_tensorboard(config, work_dir)
+    return [
+        sys.executable, *PYTHON_OPTIONS, TRAIN_PY, config, '--work-dir',
+        osp.abspath(work_dir), '--cfg-options', *cfg_options(overrides)
+    ]
+
+
+def _with_tensorboard(config: str, work_dir: str) -> str:
+    """Writes ``config`` plus ``TensorboardVisBackend`` (the README's line,
+    "TensorBoard"), a list that ``--cfg-options`` cannot append to.
+
+    The file is ``WORK_DIR/tensorboard/<config's name>``: the Runner dumps
+    the config it trains to ``WORK_DIR/<its name>``.
+
+    Returns:
+        str: The path of the config written.
+    """
+    path = osp.join(work_dir, 'tensorboard', osp.basename(config))
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(f'_base_ = {osp.abspath(config)!r}\n'
+                'visualizer = dict(vis_backends=_base_.visualizer.vis_backends'
+                " + [dict(type='TensorboardVisBackend')])\n")
+    return path
+
+
+def execute(command: List[str], log_path: str, verbose: bool) -> int:
+    """Runs ``command``; writes it, then its stdout and stderr, to a log.
+
+    Args:
+        command: The program and its arguments.
+        log_path: The log, written afresh; its first line is ``command``
+            as a shell would take it.
+        verbose: Print the output on the console too.
+
+    Returns:
+        int: The exit status of ``command``.
+    """
+    with open(log_path, 'wb') as log_file:
+        log_file.write(shlex.join(command).encode() + b'\n')
+        log_file.flush()
+        with subprocess.Popen(command, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT) as proc:
+            for line in proc.stdout:
+                log_file.write(line)
+                if verbose:
+                    sys.stdout.write(line.decode(errors='replace'))
+                    sys.stdout.flush()
+    return proc.returncode
+
+
+class RunFailed(RuntimeError):
+    """A training run that gave no result."""
+
+
+def train(command: List[str], work_dir: str, verbose: bool) -> str:
+    """Runs a ``tools/train.py`` command; returns the log dir it wrote.
+
+    Args:
+        command: The command, from :func:`train_command`.
+        work_dir: Its work dir, where :data:`RUN_LOG` goes.
+        verbose: Print the run's output on the console too.
+
+    Raises:
+        RunFailed: The run exited with an error or wrote no scalars.
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    before = set(os.listdir(work_dir))
+    status = execute(command, osp.join(work_dir, RUN_LOG), verbose)
+    if status != 0:
+        raise RunFailed(f'exit status {status}')
+    return _new_log_dir(work_dir, before)
+
+
+def _new_log_dir(work_dir: str, before: Set[str]) -> str:
+    """The log dir a run added to ``work_dir`` (mmengine's Runner writes
+    ``WORK_DIR/<its start time, %Y%m%d_%H%M%S>/vis_data/scalars.json``).
+
+    Raises:
+        RunFailed: The run added none.
+    """
+    made = [
+        name for name in sorted(set(os.listdir(work_dir)) - before)
+        if osp.isfile(osp.join(work_dir, name, 'vis_data', 'scalars.json'))
+    ]
+    if not made:
+        raise RunFailed('no <timestamp>/vis_data/scalars.json written')
+    return osp.join(work_dir, made[-1])
 
 
 def read_scalars(log_dir: str) -> List[dict]:
@@ -507,35 +603,85 @@ def summarise(records: List[dict], task: Task) -> dict:
 
 
 def _result_text(task: Task, result: dict) -> str:
+    """The result of a run on its console line."""
     text = f'{task.metric_label} {result["metric"]:.3f}, ' \
            f'{result["s_per_iter"]:.3f} s/iter'
     return f'{text} ({result["note"]})' if result.get('note') else text
 
 
-def run_teacher(task: Task, args, progress: Progress) -> dict:
-    """Trains the task's teacher, or reuses it; returns its summary."""
+@dataclass
+class Job:
+    """One training run of the demo: what it trains, where and how."""
+    task: Task
+    role: str  # 'teacher' (its result keeps the checkpoint) or 'student'
+    label: str  # on the console
+    config: str
+    work_dir: str
+    iters: int
+    overrides: dict
+    # What a finished run on disk must have been made from to be reused.
+    provenance: dict
+
+
+def teacher_job(task: Task, args: argparse.Namespace) -> Job:
+    """The task's teacher (seed 0)."""
     from mmengine.config import Config
-    work_dir = _teacher_dir(task, args)
-    provenance = dict(data_root=osp.abspath(args.data_root))
-    cached = None if args.retrain_teacher else _cached(work_dir, provenance)
-    if cached:
-        progress.begin(f'teacher: reusing {work_dir}:')
-        progress.end(_result_text(task, cached), trained=False)
-        return cached
-    progress.begin(f'teacher ({osp.basename(task.teacher)}): training '
-                   f'{args.teacher_iters} iterations{_again(work_dir)} ...')
     cfg = Config.fromfile(task.teacher)
+    return Job(task, 'teacher', f'teacher ({osp.basename(task.teacher)})',
+               task.teacher, _teacher_dir(task, args), args.teacher_iters,
+               _run_overrides(cfg, args.teacher_iters, 0, args.data_root),
+               dict(data_root=osp.abspath(args.data_root)))
+
+
+def student_job(task: Task, method: str, seed: int, teacher_ckpt: str,
+                args: argparse.Namespace) -> Job:
+    """One student variant, distilled from ``teacher_ckpt``."""
+    from mmengine.config import Config
+    config, extra = task.methods[method]
+    cfg = Config.fromfile(config)
+    overrides = dict(extra,
+                     **_run_overrides(cfg, args.iters, seed, args.data_root))
+    if 'teacher_ckpt' in cfg.model:
+        overrides['model.teacher_ckpt'] = teacher_ckpt
+    if 'teacher_ckpt' in cfg:  # the configs' variable, for a truthful dump
+        overrides['teacher_ckpt'] = teacher_ckpt
+    # The teacher's file time: a retrained teacher invalidates its students.
+    provenance = dict(
+        data_root=osp.abspath(args.data_root),
+        teacher=f'{teacher_ckpt}@{osp.getmtime(teacher_ckpt):.0f}')
+    return Job(task, 'student', f'{method}, seed {seed}', config,
+               _student_dir(task, method, seed, args), args.iters, overrides,
+               provenance)
+
+
+def run(job: Job,
+        args: argparse.Namespace,
+        progress: Progress,
+        reuse: bool = True) -> Optional[dict]:
+    """Reuses the job's finished run, or trains it.
+
+    Returns:
+        dict | None: The run's summary; None if its training failed.
+    """
+    cached = _cached(job.work_dir, job.provenance) if reuse else None
+    if cached:
+        progress.begin(f'{job.label}: reusing {job.work_dir}:')
+        progress.end(_result_text(job.task, cached), trained=False)
+        return cached
+    progress.begin(f'{job.label}: training {job.iters} '
+                   f'iterations{_again(job.work_dir)} ...')
+    command = train_command(job.config, job.work_dir, job.overrides,
+                            args.tensorboard)
     try:
-        log_dir = train(task.teacher, work_dir,
-                        _schedule_overrides(cfg, args.teacher_iters),
-                        args.data_root, 0, args.verbose, args.tensorboard)
-    except BaseException:
-        progress.fail(osp.join(work_dir, RUN_LOG))
-        raise
-    result = summarise(read_scalars(log_dir), task)
-    result['checkpoint'] = _last_checkpoint(work_dir)
-    _save(work_dir, result, provenance)
-    progress.end(_result_text(task, result), trained=True)
+        log_dir = train(command, job.work_dir, args.verbose)
+        result = summarise(read_scalars(log_dir), job.task)
+    except RuntimeError as err:
+        progress.fail(str(err), osp.join(job.work_dir, RUN_LOG))
+        return None
+    if job.role == 'teacher':
+        result['checkpoint'] = _last_checkpoint(job.work_dir)
+    _save(job.work_dir, result, job.provenance)
+    progress.end(_result_text(job.task, result), trained=True)
     return result
 
 
@@ -546,14 +692,16 @@ def _again(work_dir: str) -> str:
     return ''
 
 
-def _teacher_dir(task: Task, args) -> str:
+def _teacher_dir(task: Task, args: argparse.Namespace) -> str:
     """The teacher's work_dir; its students' work_dirs lie inside."""
     tag = '_quick' if args.quick else ''
     return osp.join(args.work_dir, task.name,
                     f'teacher_{args.teacher_iters}i{tag}')
 
 
-def _student_dir(task: Task, method: str, seed: int, args) -> str:
+def _student_dir(task: Task, method: str, seed: int,
+                 args: argparse.Namespace) -> str:
+    """A student's work_dir, in its teacher's."""
     slug = method.lower().replace(' + ', '+').replace(' ', '_').replace(
         '(', '').replace(')', '')
     return osp.join(
@@ -575,49 +723,16 @@ def _cached(work_dir: str, provenance: dict) -> Optional[dict]:
 
 
 def _save(work_dir: str, result: dict, provenance: dict) -> None:
+    """Writes a finished run's summary and provenance (its result.json)."""
     result['work_dir'] = work_dir
     with open(osp.join(work_dir, 'result.json'), 'w') as f:
         json.dump(dict(result, provenance=provenance), f)
 
 
 def _last_checkpoint(work_dir: str) -> str:
+    """The checkpoint that mmengine's CheckpointHook saved last."""
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
-
-
-def run_student(task: Task, method: str, seed: int, teacher_ckpt: str,
-                args, progress: Progress) -> dict:
-    """Trains one student variant, or reuses it; returns its summary."""
-    from mmengine.config import Config
-    config, extra = task.methods[method]
-    work_dir = _student_dir(task, method, seed, args)
-    # The teacher's file time: a retrained teacher invalidates its students.
-    provenance = dict(
-        data_root=osp.abspath(args.data_root),
-        teacher=f'{teacher_ckpt}@{osp.getmtime(teacher_ckpt):.0f}')
-    cached = _cached(work_dir, provenance)
-    if cached:
-        progress.begin(f'{method}, seed {seed}: reusing {work_dir}:')
-        progress.end(_result_text(task, cached), trained=False)
-        return cached
-    progress.begin(f'{method}, seed {seed}: training {args.iters} '
-                   f'iterations{_again(work_dir)} ...')
-    cfg = Config.fromfile(config)
-    overrides = dict(extra, **_schedule_overrides(cfg, args.iters))
-    if 'teacher_ckpt' in cfg.model:
-        overrides['model.teacher_ckpt'] = teacher_ckpt
-    if 'teacher_ckpt' in cfg:  # the configs' variable, for a truthful dump
-        overrides['teacher_ckpt'] = teacher_ckpt
-    try:
-        log_dir = train(config, work_dir, overrides, args.data_root, seed,
-                        args.verbose, args.tensorboard)
-    except BaseException:
-        progress.fail(osp.join(work_dir, RUN_LOG))
-        raise
-    result = summarise(read_scalars(log_dir), task)
-    _save(work_dir, result, provenance)
-    progress.end(_result_text(task, result), trained=True)
-    return result
 
 
 def base_method(method: str) -> Optional[str]:
@@ -627,6 +742,7 @@ def base_method(method: str) -> Optional[str]:
 
 
 def _mean_std(values: List[float], signed: bool = False) -> str:
+    """Mean, and ± standard deviation if there are several values."""
     fmt = '{:+.3f}' if signed else '{:.3f}'
     text = fmt.format(statistics.mean(values))
     return text + (f' ± {statistics.stdev(values):.3f}'
@@ -641,8 +757,14 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]]) -> str:
     the base loss (seed by seed, the same seeds in the same order) and on
     how many seeds it was above. Below it, one line on what the number of
     seeds allows to read from it.
+
+    Args:
+        task: The task.
+        teacher: The teacher's summary.
+        results: Per method, the summaries of its seeds (with ``seed``,
+            when some are missing, for the pairing).
     """
-    seeds = max(len(r) for r in results.values())
+    seeds = max((len(r) for r in results.values()), default=1)
     if seeds == 1:
         lines = [f'| {task.name} | {task.metric_label} | s/iter | runs |',
                  '|---|---|---|---|',
@@ -664,7 +786,7 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]]) -> str:
         per_seed = ', '.join(f'{v:.3f}' for v in values)
         paired = above = ''
         base = results.get(base_method(method))
-        if base and len(base) == len(runs):
+        if base and _seeds(base) == _seeds(runs):
             diffs = [v - b['metric'] for v, b in zip(values, base)]
             paired = _mean_std(diffs, signed=True)
             above = f'{sum(d > 0 for d in diffs)}/{len(diffs)}'
@@ -681,6 +803,11 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]]) -> str:
                      'standard deviation over seeds; a "+ AKD" method minus '
                      'its base loss, seed by seed.')
     return '\n'.join(lines)
+
+
+def _seeds(runs: List[dict]) -> List[Optional[int]]:
+    """The seeds of the runs of a method, in order."""
+    return [r.get('seed') for r in runs]
 
 
 def _mean_curve(runs: List[dict], task: Task
@@ -724,7 +851,8 @@ def plot(all_results: Dict[str, dict], path: str) -> None:
                              figsize=(6 * len(all_results), 4.4))
     for ax, (name, entry) in zip(axes[0], all_results.items()):
         task, teacher = TASKS[name], entry['teacher']
-        seeds = max(len(runs) for runs in entry['results'].values())
+        seeds = max((len(runs) for runs in entry['results'].values()),
+                    default=1)
         top = teacher['metric']
         for method, runs in entry['results'].items():
             steps, means, stds = _mean_curve(runs, task)
@@ -754,7 +882,7 @@ def plot(all_results: Dict[str, dict], path: str) -> None:
     plt.close(fig)
 
 
-def _load_tool(relative: str):
+def _load_tool(relative: str) -> types.ModuleType:
     """Imports a script of ``tools/`` as a module."""
     path = osp.join(osp.dirname(osp.abspath(__file__)), relative)
     name = osp.splitext(osp.basename(path))[0]
@@ -792,7 +920,8 @@ def plot_stats(all_results: Dict[str, dict], suffix: str,
     return paths
 
 
-def _default_methods(task: Task, args) -> List[str]:
+def _default_methods(task: Task, args: argparse.Namespace) -> List[str]:
+    """The methods that run when ``--methods`` does not say."""
     if args.study:
         return task.study
     if args.ablation:
@@ -800,7 +929,23 @@ def _default_methods(task: Task, args) -> List[str]:
     return DEMO_METHODS
 
 
-def _plan(tasks: List[Tuple[Task, List[str]]], args) -> List[PlannedRun]:
+def _chosen_tasks(args: argparse.Namespace) -> List[Tuple[Task, List[str]]]:
+    """The tasks to run, each with its methods."""
+    tasks = []
+    for name in args.tasks:
+        task = TASKS[name]
+        methods = args.methods or _default_methods(task, args)
+        # A method of the other task only (e.g. FGD) is skipped here.
+        methods = [m for m in methods if m in task.methods]
+        if not methods:
+            log(f'{name}: none of the chosen methods applies; skipped')
+            continue
+        tasks.append((task, methods))
+    return tasks
+
+
+def _plan(tasks: List[Tuple[Task, List[str]]],
+          args: argparse.Namespace) -> List[PlannedRun]:
     """Every run of the demo, in the order they run (seed-major)."""
     plan = []
     for task, methods in tasks:
@@ -816,58 +961,91 @@ def _plan(tasks: List[Tuple[Task, List[str]]], args) -> List[PlannedRun]:
     return plan
 
 
-def main(argv=None) -> Dict[str, str]:
-    args = parse_args(argv)
-    start = time.time()
-    import torch
+def run_task(task: Task, methods: List[str], args: argparse.Namespace,
+             progress: Progress) -> Optional[dict]:
+    """Trains (or reuses) the task's teacher, then its students.
 
-    from mmakd.utils import default_cpu_threads
-    if default_cpu_threads() is None:
-        log(f'{torch.get_num_threads()} intra-op thread(s), as '
-            'OMP_NUM_THREADS says')
-    else:
-        log('1 intra-op thread (set OMP_NUM_THREADS to choose); each run\'s '
-            f'full output goes to {RUN_LOG} in its work dir')
-    ensure_data(args)
-    tasks = []
-    for name in args.tasks:
-        task = TASKS[name]
-        methods = args.methods or _default_methods(task, args)
-        # A method of the other task only (e.g. FGD) is skipped here.
-        methods = [m for m in methods if m in task.methods]
-        if not methods:
-            log(f'{name}: none of the chosen methods applies; skipped')
-            continue
-        tasks.append((task, methods))
-    progress = Progress(_plan(tasks, args), args.verbose)
-    tables, all_results = {}, {}
-    for task, methods in tasks:
-        teacher = run_teacher(task, args, progress)
-        # Seed-major: stopped early, every method has the same seeds done.
-        results = {method: [] for method in methods}
-        for seed in args.seeds:
-            for method in methods:
-                results[method].append(
-                    run_student(task, method, seed, teacher['checkpoint'],
-                                args, progress))
-        tables[task.name] = table(task, teacher, results)
-        all_results[task.name] = dict(teacher=teacher, results=results)
-    os.makedirs(args.work_dir, exist_ok=True)
+    Returns:
+        dict | None: ``teacher`` (its summary) and ``results`` (per method
+        with a finished run, the summaries of its seeds); None if the
+        teacher failed (its students are skipped).
+    """
+    teacher = run(teacher_job(task, args), args, progress,
+                  reuse=not args.retrain_teacher)
+    if teacher is None:
+        progress.skip(len(args.seeds) * len(methods),
+                      f'{task.name}: its teacher failed; its students are '
+                      'skipped')
+        return None
+    # Seed-major: stopped early, every method has the same seeds done.
+    results = {method: [] for method in methods}
+    for seed in args.seeds:
+        for method in methods:
+            job = student_job(task, method, seed, teacher['checkpoint'], args)
+            result = run(job, args, progress)
+            if result is not None:
+                results[method].append(dict(result, seed=seed))
+    return dict(teacher=teacher,
+                results={m: runs for m, runs in results.items() if runs})
+
+
+def report(all_results: Dict[str, dict], args: argparse.Namespace) -> str:
+    """Writes and prints the tables; plots the curves and statistics.
+
+    Returns:
+        str: The files plotted, for the last console line.
+    """
     suffix = '_quick' if args.quick else ('_study' if args.study else (
         '_ablation' if args.ablation else ''))
+    tables = [
+        table(TASKS[name], entry['teacher'], entry['results'])
+        for name, entry in all_results.items()
+    ]
+    os.makedirs(args.work_dir, exist_ok=True)
+    with open(osp.join(args.work_dir, f'results{suffix}.md'), 'w') as f:
+        f.write('\n\n'.join(tables) + '\n')
+    print('\n' + '\n\n'.join(tables) + '\n')
     plot_path = osp.join(args.work_dir, f'curves{suffix}.png')
     plot(all_results, plot_path)
     stats_paths = plot_stats(all_results, suffix, args.work_dir)
-    report = '\n\n'.join(tables.values())
-    with open(osp.join(args.work_dir, f'results{suffix}.md'), 'w') as f:
-        f.write(report + '\n')
-    print('\n' + report + '\n')
-    log(f'done in {(time.time() - start) / 60:.1f} min; curves: {plot_path}'
-        + ''.join(f'; statistics: {p}' for p in stats_paths))
-    return tables
+    return f'curves: {plot_path}' + ''.join(f'; statistics: {p}'
+                                            for p in stats_paths)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Runs the demo.
+
+    Args:
+        argv: The arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        int: The exit status: 1 if a run failed, else 0.
+    """
+    args = parse_args(argv)
+    start = time.time()
+    threads = os.environ.get('OMP_NUM_THREADS')
+    log((f'{threads} intra-op thread(s) per run, as OMP_NUM_THREADS says'
+         if threads is not None else '1 intra-op thread per run (set '
+         'OMP_NUM_THREADS to choose)') + "; each run's command and full "
+        f'output go to {RUN_LOG} in its work dir')
+    ensure_data(args)
+    tasks = _chosen_tasks(args)
+    progress = Progress(_plan(tasks, args), args.verbose)
+    all_results = {}
+    for task, methods in tasks:
+        entry = run_task(task, methods, args, progress)
+        if entry is not None:
+            all_results[task.name] = entry
+    done = report(all_results, args) if all_results else 'no task finished'
+    log(f'done in {(time.time() - start) / 60:.1f} min; {done}')
+    if progress.failed:
+        log(f'{len(progress.failed)} run(s) failed; their full output: ' +
+            ', '.join(progress.failed))
+        return 1
+    return 0
 
 
 if __name__ == '__main__':
     sys.path.insert(0, ROOT)
     import mmakd  # noqa: F401,E402  (compat fixes, registry)
-    main()
+    sys.exit(main())

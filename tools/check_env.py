@@ -64,6 +64,9 @@ def problems(only=None):
         elif not STARTUP_HOOK_RAN:
             found.append('mmakd-import-hook.pth: not in site-packages '
                          '(an install from before it existed)')
+        elif not (ROOT / 'mmakd' / '.mim' / 'configs').is_dir():
+            found.append('mmakd/.mim/configs: missing (`mmakd::` configs; '
+                         'an editable install from before they existed)')
     return found
 
 

@@ -44,9 +44,10 @@ def resolve_cfg_paths(model_cfg: Any) -> Any:
         }
         path = model_cfg['cfg_path']
         sub = load_config(path)
-        # A local file's scope is its default_scope.
-        package = path.split('::')[0] if '::' in path else sub.get(
-            'default_scope')
+        # The config's own scope (a local file's, or mmakd::'s, whose
+        # package is no registry scope), else its package's.
+        package = sub.get('default_scope') or (
+            path.split('::')[0] if '::' in path else None)
         resolved = copy.deepcopy(sub.model.to_dict())
         if 'data_preprocessor' in sub:
             resolved['data_preprocessor'] = copy.deepcopy(

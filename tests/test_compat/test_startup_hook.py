@@ -7,16 +7,14 @@ hook itself is one warning, never a failed import. Each check runs in a fresh
 interpreter.
 """
 import os
-import shutil
-import subprocess
-import sys
+import os.path as osp
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, run_python
+from helpers import REPO_ROOT, build_wheel, install_wheel, run_python
 from mmengine.logging import HistoryBuffer, MessageHub
 
 from mmakd_compat import DISABLE_ENV, STARTUP_LINE
@@ -190,22 +188,16 @@ def test_the_allow_list_is_no_broader(tmp_path):
     assert "mmakd allows only HistoryBuffer's statistics" in proc.stderr
 
 
-def test_the_wheel_installs_and_records_the_hook(tmp_path):
-    # Built from a copy: setuptools leaves build/ where it builds.
-    src = tmp_path / 'src'
-    shutil.copytree(
-        REPO_ROOT,
-        src,
-        ignore=shutil.ignore_patterns('.git', 'tests', 'work_dirs', 'data',
-                                      'build', '*.egg-info', '__pycache__'))
-    subprocess.run([
-        sys.executable, '-m', 'pip', 'wheel', '--no-deps',
-        '--no-build-isolation', '-q', '-w',
-        str(tmp_path), str(src)
-    ],
-                   check=True,
-                   capture_output=True)
-    wheel, = tmp_path.glob('mmakd-*.whl')
+# ----------------------------------------------------------------- the wheel
+
+
+@pytest.fixture(scope='module')
+def wheel(tmp_path_factory) -> str:
+    """mmakd's wheel, built from a copy of the checkout."""
+    return build_wheel(tmp_path_factory.mktemp('wheel'))
+
+
+def test_the_wheel_installs_and_records_the_hook(wheel):
     with zipfile.ZipFile(wheel) as whl:
         names = whl.namelist()
         record = whl.read(next(n for n in names if n.endswith('RECORD')))
@@ -216,3 +208,59 @@ def test_the_wheel_installs_and_records_the_hook(tmp_path):
     assert hook == STARTUP_LINE + '\n'
     assert not (Path(REPO_ROOT) / 'mmakd-import-hook.pth').exists()
     assert len(hook.strip().splitlines()) == 1
+
+
+def test_the_wheel_ships_the_configs_and_their_index(wheel):
+    """OpenMMLab's layout: configs, tools and model-index.yml in
+    ``mmakd/.mim``; every metafile the index imports is there too."""
+    import yaml
+    with zipfile.ZipFile(wheel) as whl:
+        names = set(whl.namelist())
+        index = yaml.safe_load(whl.read('mmakd/.mim/model-index.yml'))
+    repo = Path(REPO_ROOT)
+    configs = {
+        f'mmakd/.mim/{p.relative_to(repo).as_posix()}'
+        for p in (repo / 'configs').rglob('*') if p.is_file()
+        and '__pycache__' not in p.parts
+    }
+    assert configs and configs <= names
+    assert 'mmakd/.mim/tools/train.py' in names
+    for meta in index['Import']:
+        assert f'mmakd/.mim/{meta}' in names, meta
+    assert not any('__pycache__' in n for n in names)
+
+
+#: Where mmakd, mmakd_compat and an ``mmakd::`` name come from.
+WHERE = ('import importlib.util, sys\n'
+         'from mmengine.hub import get_config\n'
+         'from mmengine.utils import get_installed_path\n'
+         'cfg = get_config(sys.argv[1])\n'
+         'print(cfg.filename)\n'
+         'print(sys.modules["mmakd"].__file__)\n'
+         'print(sys.modules["mmakd_compat"].__file__)\n'
+         'print(get_installed_path("mmakd"))\n'
+         'print(cfg.model.distiller.type)')
+AKD_CWD = 'mmakd::cwd/akd-cwd_fpn_retina-r101_retina-r50_2x_coco.py'
+
+
+def test_the_installed_wheel_resolves_mmakd_configs(wheel, tmp_path):
+    """Installed into a fresh folder, outside the checkout: ``mmakd::``
+    names resolve to that folder's configs (the editable install's finder
+    comes after the folder on ``sys.path``)."""
+    site = install_wheel(wheel, tmp_path / 'site')
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    proc = run_python(
+        WHERE, AKD_CWD, env={'PYTHONPATH': site}, cwd=str(elsewhere))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config, mmakd, compat, installed, distiller = \
+        proc.stdout.strip().splitlines()[-5:]
+    package = osp.join(site, 'mmakd')
+    assert config == osp.join(package, '.mim', 'configs', 'cwd',
+                              'akd-cwd_fpn_retina-r101_retina-r50_2x_coco.py')
+    assert not osp.islink(osp.join(package, '.mim', 'configs'))
+    assert mmakd == osp.join(package, '__init__.py')
+    assert compat == osp.join(site, 'mmakd_compat', '__init__.py')
+    assert installed == package
+    assert distiller == 'AvatarDistiller'
+    assert REPO_ROOT not in proc.stdout
