@@ -7,7 +7,7 @@ from typing import List
 
 import pytest
 from helpers import (REPO_ROOT, TESTS_DATA, TOY_KD_CONFIG, build_model,
-                     det_batch, load_recipe, seg_batch, train_step)
+                     det_batch, load_recipe, run_tool, seg_batch, train_step)
 from mmengine.config import Config
 
 if TESTS_DATA not in sys.path:  # toy_kd.py's custom_imports
@@ -210,3 +210,25 @@ def test_logits_of_different_strides_are_a_named_error(capsys, tmp_path):
     assert 'no teacher and student outputs of the same stride' in err
     assert err.count('| decode_head.conv_seg | logits |') == 2
     assert not out.exists()
+
+
+def test_tools_train_py_trains_the_generated_config_as_it_is(
+        capsys, tmp_path):
+    """Two iterations of ``tools/train.py OUT.py`` on generated scenes; only
+    the data location and the schedule's length are overridden."""
+    from mmakd.demo import create_digit_scenes
+    root = str(tmp_path / 'scenes')
+    create_digit_scenes(root, 8, 4, seed=0)
+    out = tmp_path / 'akd.py'
+    generate(capsys, out, SEG_T, SEG_S, '--method', 'cwd', '--akd')
+    options = [
+        f'{split}_dataloader.dataset.data_root={root}/'
+        for split in ('train', 'val', 'test')
+    ] + ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+         'default_hooks.checkpoint.interval=2',
+         'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2']
+    output = run_tool([sys.executable, 'tools/train.py', str(out),
+                       '--work-dir', str(tmp_path / 'run'), '--cfg-options',
+                       *options])
+    assert 'distill.loss_cwd' in output and 'distill.akd_sigma' in output
+    assert (tmp_path / 'run' / 'iter_2.pth').is_file()
