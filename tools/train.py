@@ -266,8 +266,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     cfg = apply_train_args(load_config(args), args)
     # One intra-op thread unless OMP_NUM_THREADS says otherwise: on a small
-    # shared CPU the default threads collapse under contention (README,
-    # "CPU threads").
+    # shared CPU the default threads collapse under contention
+    # (docs/performance.md, "CPU threads").
     if default_cpu_threads() is not None:
         print_log(
             'torch uses 1 intra-op CPU thread; set OMP_NUM_THREADS to '

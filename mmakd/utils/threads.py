@@ -4,7 +4,8 @@ torch's intra-op pool has one thread per core by default. When another
 CPU-heavy process runs on the same cores, those threads wait for each other
 at every operator: the demo's training ran 2-12 times slower than with one
 thread per process, and one thread cost nothing measurable on a quiet
-machine (README, "CPU threads"; ``tools/analysis_tools/cpu_threads.py``).
+machine (docs/performance.md, "CPU threads";
+``tools/analysis_tools/cpu_threads.py``).
 """
 import os
 from typing import Optional

@@ -93,7 +93,7 @@ def test_cli_and_its_errors(tmp_path, capsys):
 
 
 def test_tensorboard_backend_writes_events(tmp_path):
-    """The README's one-line switch: mmengine's TensorboardVisBackend."""
+    """docs/tools.md's one-line switch: mmengine's TensorboardVisBackend."""
     pytest.importorskip('tensorboard')
     from mmengine.visualization import Visualizer
     visualizer = Visualizer(
