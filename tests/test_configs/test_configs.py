@@ -62,10 +62,14 @@ EXPECTED_BASELINES = {
     'cityscapes-512x1024.py',
     'pkd/pkd_fpn_retina-x101_retina-r50_2x_coco.py',
     'pkd/pkd_fpn_faster-rcnn-r101_faster-rcnn-r50_2x_coco.py',
+    'cwd/cwd_neck_rtmdet-s_rtmdet-tiny_8xb32-300e_coco.py',
+    'cwd/cwd_neck_rtmdet-m_rtmdet-s_8xb32-300e_coco.py',
+    'cwd/cwd_neck_rtmdet-l_rtmdet-m_8xb32-300e_coco.py',
+    'cwd/cwd_neck_rtmdet-x_rtmdet-l_8xb32-300e_coco.py',
 }
 
 # Heavy teachers or students: slow unless kept below for coverage.
-HEAVY = ('x101', 'cascade', 'pspnet-r101')
+HEAVY = ('x101', 'cascade', 'pspnet-r101', 'rtmdet-x', 'rtmdet-l')
 # One recipe per base method and task stays in the default run (measured on
 # 2 CPU cores: 1-3 s each at the input sizes below).
 KEPT_IN_DEFAULT_RUN = {
