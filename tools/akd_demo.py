@@ -11,7 +11,7 @@ Examples::
 
     python tools/akd_demo.py                 # the demo (what `make demo` runs)
     python tools/akd_demo.py --quick         # a first look, a few minutes
-    python tools/akd_demo.py --study         # the README's study: more
+    python tools/akd_demo.py --study         # docs/study.md's study: more
                                              # methods, seeds 0 1 2, 900
                                              # student iterations
     python tools/akd_demo.py --ablation      # AKD's settings, seeds 0 1 2
@@ -24,7 +24,7 @@ tables, warnings) go to ``console.log`` in its work dir (``--verbose``
 prints the output as well). A run that fails is reported with that log, the
 other runs go on, and the demo exits with status 1. Unless
 ``OMP_NUM_THREADS`` is set, tools/train.py runs torch with one intra-op
-thread (see the README, "CPU threads").
+thread (see docs/performance.md, "CPU threads").
 """
 import argparse
 import importlib.util
@@ -32,151 +32,26 @@ import json
 import math
 import os
 import os.path as osp
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 import types
 import warnings
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set, Tuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-# setuptools >= 67.5 warns when pkg_resources is imported, and mmengine's
-# package_utils re-imports (reloads) it on each installed-package check: a
-# dozen identical warnings per run. Only that message is silenced, here and
-# (``-W``) in each run.
-PKG_RESOURCES_WARNING = 'pkg_resources is deprecated as an API'
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+# This folder's modules (they import the standard library only).
+import train_process  # noqa: E402
+from akd_demo_tasks import DEMO_METHODS, TASKS, Task  # noqa: E402
+
 warnings.filterwarnings(
-    'ignore', message=PKG_RESOURCES_WARNING, category=UserWarning)
+    'ignore', message=train_process.PKG_RESOURCES_WARNING,
+    category=UserWarning)
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = osp.join(ROOT, 'configs', 'digit_scenes')
-TRAIN_PY = osp.join(ROOT, 'tools', 'train.py')
-#: Python's options for each run: unbuffered (the log keeps the order of
-#: stdout and stderr), and the warning filter above.
-PYTHON_OPTIONS = ['-u', '-W', f'ignore:{PKG_RESOURCES_WARNING}:UserWarning']
-
-
-@dataclass
-class Task:
-    """One dense-prediction task of the demo and its configs."""
-    name: str
-    metric: str  # key of the validation metric in mmengine's log
-    metric_label: str
-    teacher: str
-    # CocoMetric logs nothing when no box passes the score threshold.
-    no_metric_means_zero: bool
-    # Run-to-run noise measured in the README's 3-seed study (300 iters).
-    study_noise: str
-    methods: Dict[str, tuple] = field(default_factory=dict)
-
-    def __post_init__(self):
-        self.methods.update(_akd_variants(self.methods['CWD + AKD'][0]))
-
-    @property
-    def study(self) -> List[str]:
-        """The methods of ``--study`` that this task has."""
-        return [m for m in STUDY_METHODS if m in self.methods]
-
-    @property
-    def ablation(self) -> List[str]:
-        """The AKD variants of ``--ablation``."""
-        return list(ABLATION_METHODS)
-
-
-def _cfg(name: str) -> str:
-    return osp.join(CONFIGS, name)
-
-
-def _akd_variants(akd_config: str) -> Dict[str, tuple]:
-    """CWD + AKD with one setting changed from the release's.
-
-    More Avatars, a weaker and a stronger dropout, the Avatars without the
-    uncertainty factor (which, dividing student and Avatar by sigma, also
-    changes the temperature of CWD's softmax), the released code's own form
-    of the factor, and sigma from its closed form instead of the one drawn
-    Avatar.
-    """
-    generator = 'model.distiller.avatar_generator'
-    return {
-        'CWD + AKD (N=4)': (akd_config, {f'{generator}.num_avatars': 4}),
-        'CWD + AKD (p=0.05)': (akd_config, {
-            f'{generator}.perturbation': dict(type='ElementDropout', p=0.05)
-        }),
-        'CWD + AKD (p=0.3)': (akd_config, {
-            f'{generator}.perturbation': dict(type='ElementDropout', p=0.3)
-        }),
-        'CWD + AKD (no sigma)': (akd_config, {
-            'model.distiller.uncertainty': 'none'
-        }),
-        'CWD + AKD (release)': (akd_config, {
-            'model.distiller.uncertainty': 'release'
-        }),
-        'CWD + AKD (expected sigma)': (akd_config, {
-            'model.distiller.sigma': 'expected'
-        }),
-    }
-
-
-ABLATION_METHODS = ['CWD + AKD (N=4)', 'CWD + AKD (p=0.05)',
-                    'CWD + AKD (p=0.3)', 'CWD + AKD (no sigma)']
-# Each '+ AKD' method is compared, seed by seed, with its base loss.
-STUDY_METHODS = [
-    'no KD', 'CWD', 'CWD + AKD', 'CWD + AKD (no sigma)',
-    'CWD + AKD (release)', 'CWD + AKD (expected sigma)', 'CWD + AKD (p=0.3)',
-    'FGD', 'FGD + AKD'
-]
-
-
-TASKS = {
-    'det':
-    Task(
-        'det',
-        'coco/bbox_mAP',
-        'mAP',
-        _cfg('retinanet_r18-w32_fpn_1500i_digit-scenes.py'),
-        True,
-        'std 0.008-0.026 mAP',
-        methods={
-            'no KD': (_cfg('retinanet_r18-w8_fpn_1500i_digit-scenes.py'),
-                      {}),
-            'CWD': (_cfg('cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
-                         'digit-scenes.py'), {}),
-            'CWD + AKD': (_cfg('akd-cwd_fpn_retina-r18w32_retina-r18w8_'
-                               '1500i_digit-scenes.py'), {}),
-            'CWD + AKD (official)':
-            (_cfg('akd-cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
-                  'digit-scenes.py'), {
-                      'model.distiller.uncertainty': 'official'
-                  }),
-            'FGD': (_cfg('fgd_fpn_retina-r18w32_retina-r18w8_1500i_'
-                         'digit-scenes.py'), {}),
-            'FGD + AKD': (_cfg('akd-fgd_fpn_retina-r18w32_retina-r18w8_'
-                               '1500i_digit-scenes.py'), {}),
-        }),
-    'seg':
-    Task(
-        'seg',
-        'mIoU',
-        'mIoU',
-        _cfg('pspnet_r18-w32-d4_1500i_digit-scenes.py'),
-        False,
-        'std 1.6-9.1 mIoU',
-        methods={
-            'no KD': (_cfg('pspnet_r18-w8-d4_1500i_digit-scenes.py'), {}),
-            'CWD': (_cfg('cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
-                         'digit-scenes.py'), {}),
-            'CWD + AKD': (_cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_'
-                               '1500i_digit-scenes.py'), {}),
-            'CWD + AKD (official)':
-            (_cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
-                  'digit-scenes.py'), {
-                      'model.distiller.uncertainty': 'official'
-                  }),
-        }),
-}
-DEMO_METHODS = ['no KD', 'CWD', 'CWD + AKD']
 # The CPU budget of the demo and the study (the configs' own schedule, 1500
 # iterations, is for tools/train.py): every student gets the same budget.
 TEACHER_ITERS, STUDENT_ITERS = 600, 300
@@ -188,11 +63,7 @@ RUN_LOG = 'console.log'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parses the demo's command line and fills in the defaults it implies.
-
-    Args:
-        argv: The arguments; ``sys.argv[1:]`` when None.
-    """
+    """Parses the demo's command line, with the defaults it implies."""
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -272,14 +143,22 @@ def _duration(seconds: float) -> str:
 
 
 @dataclass
-class PlannedRun:
-    """A run the demo will make or reuse, for the time-left estimate."""
-    task: str
-    role: str  # 'teacher' or 'student'
+class Run:
+    """A training run of the demo (teacher or student), to make or reuse."""
+    task: Task
+    method: Optional[str]  # None for the teacher
+    seed: int
     iters: int
     work_dir: str
     # Trained whatever is on disk (--retrain-teacher).
     fresh: bool = False
+
+    @property
+    def label(self) -> str:
+        """What the run is, on its console line."""
+        if self.method is None:
+            return f'teacher ({osp.basename(self.task.teacher)})'
+        return f'{self.method}, seed {self.seed}'
 
     @property
     def done(self) -> bool:
@@ -291,10 +170,9 @@ class PlannedRun:
 class Progress:
     """One console line per run: what it is, its result and the time left.
 
-    The time left is that of the runs still to train, each at the seconds
-    per iteration (wall time, validation included) of the runs trained so
-    far in this invocation with the same task and role, else of all of
-    them.
+    The time left is that of the runs still to train, each at the wall
+    seconds per iteration of the runs trained so far (in this invocation)
+    of its task and role (teacher or student), else of all of them.
 
     Args:
         plan: Every run, in order.
@@ -302,12 +180,12 @@ class Progress:
             around it.
     """
 
-    def __init__(self, plan: List[PlannedRun], verbose: bool) -> None:
+    def __init__(self, plan: List[Run], verbose: bool) -> None:
         self.plan, self.verbose = plan, verbose
         self.count = 0
         #: The logs of the runs that failed.
         self.failed: List[str] = []
-        self._trained: List[Tuple[PlannedRun, float]] = []
+        self._trained: List[Tuple[Run, float]] = []
         self._started = 0.0
 
     def begin(self, text: str) -> None:
@@ -315,7 +193,7 @@ class Progress:
         self.count += 1
         self._started = time.time()
         run = self.plan[self.count - 1]
-        log(f'{run.task} {self.count}/{len(self.plan)} {text} ',
+        log(f'{run.task.name} {self.count}/{len(self.plan)} {text} ',
             end='\n' if self.verbose else '')
 
     def end(self, text: str, trained: bool) -> None:
@@ -354,9 +232,10 @@ class Progress:
         seconds = sum(run.iters * self._s_per_iter(run) for run in todo)
         return f'about {_duration(seconds)} left'
 
-    def _s_per_iter(self, run: PlannedRun) -> float:
+    def _s_per_iter(self, run: Run) -> float:
         same = [(r, wall) for r, wall in self._trained
-                if (r.task, r.role) == (run.task, run.role)]
+                if (r.task.name, r.method is None) == (run.task.name,
+                                                       run.method is None)]
         measured = same or self._trained
         return sum(wall for _, wall in measured) / sum(
             r.iters for r, _ in measured)
@@ -374,7 +253,7 @@ def ensure_data(args: argparse.Namespace) -> None:
     create_digit_scenes(args.data_root, num_train, num_val)
 
 
-def _schedule_overrides(cfg, iters: int) -> dict:
+def _schedule_overrides(cfg: 'Config', iters: int) -> dict:
     """Shrinks an iteration-based schedule to ``iters``, keeping its shape."""
     full = cfg.train_cfg.max_iters
     overrides = {
@@ -401,7 +280,7 @@ def _schedule_overrides(cfg, iters: int) -> dict:
     return overrides
 
 
-def _data_root_overrides(cfg, data_root: str) -> dict:
+def _data_root_overrides(cfg: 'Config', data_root: str) -> dict:
     """Points every dataloader and evaluator of ``cfg`` to ``data_root``."""
     root = osp.abspath(data_root) + '/'
     overrides = {}
@@ -415,165 +294,24 @@ def _data_root_overrides(cfg, data_root: str) -> dict:
     return overrides
 
 
-def _run_overrides(cfg, iters: int, seed: int, data_root: str) -> dict:
-    """The overrides of every run: schedule, seed and data."""
-    return dict(
-        _schedule_overrides(cfg, iters),
-        **_data_root_overrides(cfg, data_root),
-        **{'randomness.seed': seed})
-
-
-def cfg_options(overrides: dict, prefix: str = '') -> List[str]:
-    """``KEY=VALUE`` items of ``--cfg-options`` that merge as ``overrides``.
-
-    ``Config.merge_from_dict`` merges a dict key by key, so a dict becomes
-    one item per leaf; a list of dicts does too, index by index, which
-    merges into the config's list of as many dicts (as
-    ``_schedule_overrides`` makes ``param_scheduler``).
-
-    Args:
-        overrides: Dotted keys and their values.
-        prefix: Put before each key.
-
-    Raises:
-        ValueError: A value that ``--cfg-options`` would read as another.
-    """
-    items = []
-    for key, value in overrides.items():
-        if isinstance(value, list) and value and all(
-                isinstance(v, dict) for v in value):
-            value = {str(i): v for i, v in enumerate(value)}
-        if isinstance(value, dict):
-            items += cfg_options(value, f'{prefix}{key}.')
-        else:
-            items.append(f'{prefix}{key}={_option_text(value)}')
-    return items
-
-
-def _option_text(value) -> str:
-    """``value`` as mmengine's ``DictAction`` reads it back."""
-    from mmengine.config import DictAction
-    if isinstance(value, (list, tuple)):
-        inner = ','.join(_option_text(v) for v in value)
-        text = f'[{inner}]' if isinstance(value, list) else f'({inner})'
-    else:
-        text = str(value)
-    read = DictAction._parse_iterable(text)
-    if read != value:
-        raise ValueError(f'--cfg-options cannot pass {value!r}: it would '
-                         f'read {text!r} as {read!r}')
-    return text
-
-
-def train_command(config: str,
-                  work_dir: str,
-                  overrides: dict,
-                  tensorboard: bool = False) -> List[str]:
-    """The ``tools/train.py`` command line of one run.
-
-    Args:
-        config: The config file.
-        work_dir: The run's work dir.
-        overrides: Dotted keys merged into the config, as ``--cfg-options``.
-        tensorboard: Train ``config`` with TensorBoard logging added
-            (:func:`_with_tensorboard`).
-    """
-    if tensorboard:
-        config = _with_tensorboard(config, work_dir)
-    return [
-        sys.executable, *PYTHON_OPTIONS, TRAIN_PY, config, '--work-dir',
-        osp.abspath(work_dir), '--cfg-options', *cfg_options(overrides)
-    ]
-
-
-def _with_tensorboard(config: str, work_dir: str) -> str:
-    """Writes ``config`` plus ``TensorboardVisBackend`` (the README's line,
-    "TensorBoard"), a list that ``--cfg-options`` cannot append to.
-
-    The file is ``WORK_DIR/tensorboard/<config's name>``: the Runner dumps
-    the config it trains to ``WORK_DIR/<its name>``.
-
-    Returns:
-        str: The path of the config written.
-    """
-    path = osp.join(work_dir, 'tensorboard', osp.basename(config))
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        f.write(f'_base_ = {osp.abspath(config)!r}\n'
-                'visualizer = dict(vis_backends=_base_.visualizer.vis_backends'
-                " + [dict(type='TensorboardVisBackend')])\n")
-    return path
-
-
-def execute(command: List[str], log_path: str, verbose: bool) -> int:
-    """Runs ``command``; writes it, then its stdout and stderr, to a log.
-
-    Args:
-        command: The program and its arguments.
-        log_path: The log, written afresh; its first line is ``command``
-            as a shell would take it.
-        verbose: Print the output on the console too.
-
-    Returns:
-        int: The exit status of ``command``.
-    """
-    with open(log_path, 'wb') as log_file:
-        log_file.write(shlex.join(command).encode() + b'\n')
-        log_file.flush()
-        with subprocess.Popen(command, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT) as proc:
-            for line in proc.stdout:
-                log_file.write(line)
-                if verbose:
-                    sys.stdout.write(line.decode(errors='replace'))
-                    sys.stdout.flush()
-    return proc.returncode
-
-
-class RunFailed(RuntimeError):
-    """A training run that gave no result."""
-
-
-def train(command: List[str], work_dir: str, verbose: bool) -> str:
-    """Runs a ``tools/train.py`` command; returns the log dir it wrote.
-
-    Args:
-        command: The command, from :func:`train_command`.
-        work_dir: Its work dir, where :data:`RUN_LOG` goes.
-        verbose: Print the run's output on the console too.
-
-    Raises:
-        RunFailed: The run exited with an error or wrote no scalars.
-    """
-    os.makedirs(work_dir, exist_ok=True)
-    before = set(os.listdir(work_dir))
-    status = execute(command, osp.join(work_dir, RUN_LOG), verbose)
-    if status != 0:
-        raise RunFailed(f'exit status {status}')
-    return _new_log_dir(work_dir, before)
-
-
-def _new_log_dir(work_dir: str, before: Set[str]) -> str:
-    """The log dir a run added to ``work_dir`` (mmengine's Runner writes
-    ``WORK_DIR/<its start time, %Y%m%d_%H%M%S>/vis_data/scalars.json``).
-
-    Raises:
-        RunFailed: The run added none.
-    """
-    made = [
-        name for name in sorted(set(os.listdir(work_dir)) - before)
-        if osp.isfile(osp.join(work_dir, name, 'vis_data', 'scalars.json'))
-    ]
-    if not made:
-        raise RunFailed('no <timestamp>/vis_data/scalars.json written')
-    return osp.join(work_dir, made[-1])
-
-
-def read_scalars(log_dir: str) -> List[dict]:
-    """The records of mmengine's ``LocalVisBackend`` (its scalars.json)."""
-    path = osp.join(log_dir, 'vis_data', 'scalars.json')
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+def _config_and_overrides(run: Run, teacher_ckpt: Optional[str],
+                          data_root: str) -> Tuple[str, dict]:
+    """A run's config and what it overrides: schedule, data and seed; a
+    student's method and teacher."""
+    from mmengine.config import Config
+    config, extra = (run.task.teacher, {}) if run.method is None else \
+        run.task.methods[run.method]
+    cfg = Config.fromfile(config)
+    overrides = {
+        **extra,
+        **_schedule_overrides(cfg, run.iters),
+        **_data_root_overrides(cfg, data_root), 'randomness.seed': run.seed
+    }
+    if teacher_ckpt and 'teacher_ckpt' in cfg.model:
+        overrides['model.teacher_ckpt'] = teacher_ckpt
+    if teacher_ckpt and 'teacher_ckpt' in cfg:  # for a truthful dump
+        overrides['teacher_ckpt'] = teacher_ckpt
+    return config, overrides
 
 
 def summarise(records: List[dict], task: Task) -> dict:
@@ -609,79 +347,57 @@ def _result_text(task: Task, result: dict) -> str:
     return f'{text} ({result["note"]})' if result.get('note') else text
 
 
-@dataclass
-class Job:
-    """One training run of the demo: what it trains, where and how."""
-    task: Task
-    role: str  # 'teacher' (its result keeps the checkpoint) or 'student'
-    label: str  # on the console
-    config: str
-    work_dir: str
-    iters: int
-    overrides: dict
-    # What a finished run on disk must have been made from to be reused.
-    provenance: dict
+def _provenance(teacher_ckpt: Optional[str], data_root: str) -> dict:
+    """What a finished run on disk must have been made from to be reused."""
+    provenance = dict(data_root=osp.abspath(data_root))
+    if teacher_ckpt:  # its file time: a retrained teacher is another
+        provenance['teacher'] = \
+            f'{teacher_ckpt}@{osp.getmtime(teacher_ckpt):.0f}'
+    return provenance
 
 
-def teacher_job(task: Task, args: argparse.Namespace) -> Job:
-    """The task's teacher (seed 0)."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(task.teacher)
-    return Job(task, 'teacher', f'teacher ({osp.basename(task.teacher)})',
-               task.teacher, _teacher_dir(task, args), args.teacher_iters,
-               _run_overrides(cfg, args.teacher_iters, 0, args.data_root),
-               dict(data_root=osp.abspath(args.data_root)))
-
-
-def student_job(task: Task, method: str, seed: int, teacher_ckpt: str,
-                args: argparse.Namespace) -> Job:
-    """One student variant, distilled from ``teacher_ckpt``."""
-    from mmengine.config import Config
-    config, extra = task.methods[method]
-    cfg = Config.fromfile(config)
-    overrides = dict(extra,
-                     **_run_overrides(cfg, args.iters, seed, args.data_root))
-    if 'teacher_ckpt' in cfg.model:
-        overrides['model.teacher_ckpt'] = teacher_ckpt
-    if 'teacher_ckpt' in cfg:  # the configs' variable, for a truthful dump
-        overrides['teacher_ckpt'] = teacher_ckpt
-    # The teacher's file time: a retrained teacher invalidates its students.
-    provenance = dict(
-        data_root=osp.abspath(args.data_root),
-        teacher=f'{teacher_ckpt}@{osp.getmtime(teacher_ckpt):.0f}')
-    return Job(task, 'student', f'{method}, seed {seed}', config,
-               _student_dir(task, method, seed, args), args.iters, overrides,
-               provenance)
-
-
-def run(job: Job,
-        args: argparse.Namespace,
-        progress: Progress,
-        reuse: bool = True) -> Optional[dict]:
-    """Reuses the job's finished run, or trains it.
+def train_or_reuse(run: Run, teacher_ckpt: Optional[str],
+                   args: argparse.Namespace,
+                   progress: Progress) -> Optional[dict]:
+    """Reuses a finished run on disk, or trains it.
 
     Returns:
         dict | None: The run's summary; None if its training failed.
     """
-    cached = _cached(job.work_dir, job.provenance) if reuse else None
+    provenance = _provenance(teacher_ckpt, args.data_root)
+    cached = None if run.fresh else _cached(run.work_dir, provenance)
     if cached:
-        progress.begin(f'{job.label}: reusing {job.work_dir}:')
-        progress.end(_result_text(job.task, cached), trained=False)
+        progress.begin(f'{run.label}: reusing {run.work_dir}:')
+        progress.end(_result_text(run.task, cached), trained=False)
         return cached
-    progress.begin(f'{job.label}: training {job.iters} '
-                   f'iterations{_again(job.work_dir)} ...')
-    command = train_command(job.config, job.work_dir, job.overrides,
-                            args.tensorboard)
+    progress.begin(f'{run.label}: training {run.iters} '
+                   f'iterations{_again(run.work_dir)} ...')
     try:
-        log_dir = train(command, job.work_dir, args.verbose)
-        result = summarise(read_scalars(log_dir), job.task)
+        result = _train(run, teacher_ckpt, args)
     except RuntimeError as err:
-        progress.fail(str(err), osp.join(job.work_dir, RUN_LOG))
+        progress.fail(str(err), osp.join(run.work_dir, RUN_LOG))
         return None
-    if job.role == 'teacher':
-        result['checkpoint'] = _last_checkpoint(job.work_dir)
-    _save(job.work_dir, result, job.provenance)
-    progress.end(_result_text(job.task, result), trained=True)
+    _save(run.work_dir, result, provenance)
+    progress.end(_result_text(run.task, result), trained=True)
+    return result
+
+
+def _train(run: Run, teacher_ckpt: Optional[str],
+           args: argparse.Namespace) -> dict:
+    """Trains a run in its own tools/train.py process; returns its summary.
+
+    Raises:
+        RuntimeError: The run failed or logged no result.
+    """
+    config, overrides = _config_and_overrides(run, teacher_ckpt,
+                                              args.data_root)
+    command = train_process.train_command(config, run.work_dir, overrides,
+                                          args.tensorboard)
+    log_dir = train_process.train(command, run.work_dir, RUN_LOG,
+                                  args.verbose)
+    result = summarise(train_process.read_scalars(log_dir), run.task)
+    if run.method is None:
+        result['checkpoint'] = _last_checkpoint(run.work_dir)
     return result
 
 
@@ -796,8 +512,9 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]]) -> str:
         lines.append(
             f'\n{task.name}: one seed per method. Differences between the '
             'students are within run-to-run noise unless clearly larger '
-            f"than the README study's ({task.study_noise} over 3 seeds at "
-            '300 iterations); `--seeds 0 1 2` gives mean ± std.')
+            "than the study's (docs/study.md: "
+            f'{task.study_noise} over 3 seeds at 300 iterations); '
+            '`--seeds 0 1 2` gives mean ± std.')
     else:
         lines.append(f'\n{task.name}: {seeds} seeds per method, mean ± '
                      'standard deviation over seeds; a "+ AKD" method minus '
@@ -944,49 +661,41 @@ def _chosen_tasks(args: argparse.Namespace) -> List[Tuple[Task, List[str]]]:
     return tasks
 
 
-def _plan(tasks: List[Tuple[Task, List[str]]],
-          args: argparse.Namespace) -> List[PlannedRun]:
-    """Every run of the demo, in the order they run (seed-major)."""
-    plan = []
-    for task, methods in tasks:
-        plan.append(
-            PlannedRun(task.name, 'teacher', args.teacher_iters,
-                       _teacher_dir(task, args), args.retrain_teacher))
-        for seed in args.seeds:
-            for method in methods:
-                plan.append(
-                    PlannedRun(task.name, 'student', args.iters,
-                               _student_dir(task, method, seed, args),
-                               args.retrain_teacher))
-    return plan
+def _plan(task: Task, methods: List[str],
+          args: argparse.Namespace) -> List[Run]:
+    """The task's runs in the order they run: the teacher, then its students
+    seed-major (stopped early, every method has the same seeds done)."""
+    teacher = Run(task, None, 0, args.teacher_iters, _teacher_dir(task, args),
+                  args.retrain_teacher)
+    return [teacher] + [
+        Run(task, method, seed, args.iters,
+            _student_dir(task, method, seed, args), args.retrain_teacher)
+        for seed in args.seeds for method in methods
+    ]
 
 
-def run_task(task: Task, methods: List[str], args: argparse.Namespace,
+def run_task(runs: List[Run], args: argparse.Namespace,
              progress: Progress) -> Optional[dict]:
-    """Trains (or reuses) the task's teacher, then its students.
+    """Trains (or reuses) a task's teacher, then its students (``runs``,
+    from :func:`_plan`).
 
     Returns:
         dict | None: ``teacher`` (its summary) and ``results`` (per method
         with a finished run, the summaries of its seeds); None if the
-        teacher failed (its students are skipped).
+        teacher failed, and its students are skipped.
     """
-    teacher = run(teacher_job(task, args), args, progress,
-                  reuse=not args.retrain_teacher)
+    teacher = train_or_reuse(runs[0], None, args, progress)
     if teacher is None:
-        progress.skip(len(args.seeds) * len(methods),
-                      f'{task.name}: its teacher failed; its students are '
-                      'skipped')
+        progress.skip(len(runs) - 1, f'{runs[0].task.name}: its teacher '
+                      'failed; its students are skipped')
         return None
-    # Seed-major: stopped early, every method has the same seeds done.
-    results = {method: [] for method in methods}
-    for seed in args.seeds:
-        for method in methods:
-            job = student_job(task, method, seed, teacher['checkpoint'], args)
-            result = run(job, args, progress)
-            if result is not None:
-                results[method].append(dict(result, seed=seed))
+    results: Dict[str, List[dict]] = {run.method: [] for run in runs[1:]}
+    for run in runs[1:]:
+        result = train_or_reuse(run, teacher['checkpoint'], args, progress)
+        if result is not None:
+            results[run.method].append(dict(result, seed=run.seed))
     return dict(teacher=teacher,
-                results={m: runs for m, runs in results.items() if runs})
+                results={m: done for m, done in results.items() if done})
 
 
 def report(all_results: Dict[str, dict], args: argparse.Namespace) -> str:
@@ -1013,14 +722,7 @@ def report(all_results: Dict[str, dict], args: argparse.Namespace) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Runs the demo.
-
-    Args:
-        argv: The arguments; ``sys.argv[1:]`` when None.
-
-    Returns:
-        int: The exit status: 1 if a run failed, else 0.
-    """
+    """Runs the demo; returns its exit status, 1 if a run failed."""
     args = parse_args(argv)
     start = time.time()
     threads = os.environ.get('OMP_NUM_THREADS')
@@ -1029,13 +731,15 @@ def main(argv: Optional[List[str]] = None) -> int:
          'OMP_NUM_THREADS to choose)') + "; each run's command and full "
         f'output go to {RUN_LOG} in its work dir')
     ensure_data(args)
-    tasks = _chosen_tasks(args)
-    progress = Progress(_plan(tasks, args), args.verbose)
+    plans = [_plan(task, methods, args) for task, methods in
+             _chosen_tasks(args)]
+    progress = Progress([run for plan in plans for run in plan],
+                        args.verbose)
     all_results = {}
-    for task, methods in tasks:
-        entry = run_task(task, methods, args, progress)
+    for plan in plans:
+        entry = run_task(plan, args, progress)
         if entry is not None:
-            all_results[task.name] = entry
+            all_results[plan[0].task.name] = entry
     done = report(all_results, args) if all_results else 'no task finished'
     log(f'done in {(time.time() - start) / 60:.1f} min; {done}')
     if progress.failed:

@@ -12,7 +12,7 @@ import os.path as osp
 import shlex
 import subprocess
 import sys
-from typing import List, Set
+from typing import Any, List, Set
 
 TRAIN_PY = osp.join(osp.dirname(osp.abspath(__file__)), 'train.py')
 #: setuptools >= 67.5 warns when pkg_resources is imported, and mmengine
@@ -43,14 +43,15 @@ def train_command(config: str,
     """
     if tensorboard:
         config = with_tensorboard(config, work_dir)
+    options = cfg_options(overrides)
     return [
         sys.executable, *PYTHON_OPTIONS, TRAIN_PY, config, '--work-dir',
-        osp.abspath(work_dir), '--cfg-options', *cfg_options(overrides)
-    ]
+        osp.abspath(work_dir)
+    ] + (['--cfg-options', *options] if options else [])
 
 
 def with_tensorboard(config: str, work_dir: str) -> str:
-    """Writes ``config`` plus ``TensorboardVisBackend`` (the README's line,
+    """Writes ``config`` plus ``TensorboardVisBackend`` (docs/tools.md,
     "TensorBoard"): ``--cfg-options`` cannot append to a list.
 
     The file is ``WORK_DIR/tensorboard/<config's name>``, as the Runner
@@ -94,7 +95,7 @@ def cfg_options(overrides: dict, prefix: str = '') -> List[str]:
     return items
 
 
-def _option_text(value) -> str:
+def _option_text(value: Any) -> str:
     """``value`` as mmengine's ``DictAction`` reads it back."""
     from mmengine.config import DictAction
     if isinstance(value, (list, tuple)):

@@ -1,7 +1,10 @@
-"""tools/akd_demo.py: its options, its quiet output, and end to end."""
+"""tools/akd_demo.py: its options, its quiet output, its runs (each a
+tools/train.py process), and end to end."""
+import importlib.util
 import json
 import os.path as osp
 import re
+import shlex
 import subprocess
 import sys
 
@@ -12,6 +15,27 @@ from mmrazor.registry import MODELS
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
 import akd_demo  # noqa: E402
+import train_process  # noqa: E402
+
+
+def _load_train_py():
+    """tools/train.py as a module (its parse_args and load_config)."""
+    spec = importlib.util.spec_from_file_location('akd_demo_test_train',
+                                                  train_process.TRAIN_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+train_py = _load_train_py()
+
+
+def train_py_config(command, monkeypatch) -> Config:
+    """The config that tools/train.py makes of ``command``."""
+    assert command[0] == sys.executable
+    at = command.index(train_process.TRAIN_PY)
+    monkeypatch.setenv('LOCAL_RANK', '0')  # parse_args sets it otherwise
+    return train_py.load_config(train_py.parse_args(command[at + 1:]))
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess:
@@ -25,7 +49,7 @@ def run_demo(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end(tmp_path):
+def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     work_dir, data_root = tmp_path / 'work', tmp_path / 'data'
     tiny = ('--quick', '--iters', '2', '--teacher-iters', '2', '--work-dir',
             str(work_dir), '--data-root', str(data_root))
@@ -40,15 +64,31 @@ def test_demo_runs_end_to_end(tmp_path):
     runs = [line for line in out.splitlines() if re.match(
         r'\[akd_demo [\d:]+\] (det|seg) \d/8 ', line)]
     assert len(runs) == 8
-    assert all(re.search(r'(left|all runs done)$', line) for line in runs)
+    # Each line ends once its run has: the estimate is from those trained.
+    assert all(re.search(r'(min|s) left$', line) for line in runs[:-1])
+    assert runs[-1].endswith('all runs done')
     assert len(out.splitlines()) < 40, out
     assert 'pkg_resources' not in out + proc.stderr
     assert 'mmengine - INFO' not in out + proc.stderr
     # The full output of each run is in its work dir.
     logs = list(work_dir.glob('*/*/**/console.log'))
     assert len(logs) == 8
-    assert all('mmengine - INFO' in p.read_text() for p in logs)
-    assert 'pkg_resources' not in ''.join(p.read_text() for p in logs)
+    # Each log starts with the run's tools/train.py command (with the -W
+    # filter that keeps pkg_resources' warning out of what follows), which
+    # makes the config the run trained (the Runner dumped it in its work
+    # dir).
+    for path in logs:
+        first, output = path.read_text().split('\n', 1)
+        assert 'mmengine - INFO' in output
+        assert 'pkg_resources' not in output
+        command = shlex.split(first)
+        cfg = train_py_config(command, monkeypatch)
+        assert cfg.work_dir == str(path.parent)
+        (dumped, ) = [p for p in path.parent.glob('*.py')]
+        dumped = Config.fromfile(str(dumped))
+        for key in ('train_cfg', 'param_scheduler', 'randomness',
+                    'train_dataloader', 'val_evaluator', 'model'):
+            assert cfg[key] == dumped[key], (path, key)
     for name in ('curves_quick.png', 'akd_stats_det_quick.png',
                  'akd_stats_seg_quick.png'):
         assert osp.exists(work_dir / name), name
@@ -165,26 +205,23 @@ def test_a_missing_metric_is_zero_only_where_it_can_mean_zero():
     assert seg['metric'] == 40.0 and seg['curve'] == [(3, 40.0)]
 
 
-def test_a_run_prints_only_to_its_log(tmp_path, capsys):
-    """mmengine's console handler, stdout and stderr go to console.log."""
-    from mmengine.logging import MMLogger
+def test_a_run_writes_its_command_and_output_to_its_log(tmp_path, capsys):
+    """The command is the log's first line; stdout and stderr follow, on the
+    console too only with verbose."""
     path = str(tmp_path / 'console.log')
-    with akd_demo._run_output(path, verbose=False):
-        logger = MMLogger.get_instance('akd_demo_quiet_test')
-        logger.info('a log line')
-        print('an evaluation table')
-        print('a warning of the run', file=sys.stderr)
+    command = [
+        sys.executable, '-c', 'import sys; print("an evaluation table"); '
+        'print("a warning of the run", file=sys.stderr); sys.exit(3)'
+    ]
+    assert train_process.execute(command, path, verbose=False) == 3
     assert capsys.readouterr() == ('', '')
-    text = open(path).read()
-    for line in ('a log line', 'an evaluation table', 'a warning of the run'):
-        assert line in text
-    # The handler made for the file is gone with the run.
-    logger.info('after the run')
-    assert 'after the run' not in open(path).read()
-    with akd_demo._run_output(path, verbose=True):
-        print('shown too')
-    assert 'shown too' in capsys.readouterr().out
-    assert 'shown too' in open(path).read()
+    first, *rest = open(path).read().splitlines()
+    assert shlex.split(first) == command
+    assert rest == ['an evaluation table', 'a warning of the run']
+    assert train_process.execute(command[:2] + ['print("shown too")'],
+                                 path, verbose=True) == 0
+    assert capsys.readouterr().out == 'shown too\n'
+    assert open(path).read().splitlines()[1:] == ['shown too']
 
 
 def test_the_pkg_resources_warning_alone_is_silenced():
@@ -208,20 +245,37 @@ def test_the_pkg_resources_warning_alone_is_silenced():
 
 
 def test_time_left_follows_the_speed_of_the_runs_trained(tmp_path):
+    det, seg = akd_demo.TASKS['det'], akd_demo.TASKS['seg']
     plan = [
-        akd_demo.PlannedRun('det', 'teacher', 600, str(tmp_path / 't')),
-        akd_demo.PlannedRun('det', 'student', 300, str(tmp_path / 's0')),
-        akd_demo.PlannedRun('det', 'student', 300, str(tmp_path / 's1')),
+        akd_demo.Run(det, None, 0, 600, str(tmp_path / 't')),
+        akd_demo.Run(det, 'CWD', 0, 300, str(tmp_path / 's0')),
+        akd_demo.Run(det, 'CWD', 1, 300, str(tmp_path / 's1')),
+        akd_demo.Run(seg, None, 0, 600, str(tmp_path / 'seg')),
     ]
     progress = akd_demo.Progress(plan, verbose=False)
-    assert progress.time_left() == 'about 3.3 min left'  # 120 + 2 x 39 s
+    assert progress.time_left() == 'no time estimate yet'
     progress.begin('teacher')
-    progress._started -= 240  # it took twice the quiet machine's time
+    progress._started -= 240  # 0.4 s/iter
     progress.end('done', trained=True)
-    assert progress.time_left() == 'about 2.6 min left'  # 2 x 78 s
+    # No student and no seg run has finished: all runs' 0.4 s/iter.
+    assert progress.time_left() == 'about 8.0 min left'  # 240 + 240 s
+    progress.begin('student')
+    progress._started -= 30  # 0.1 s/iter, for the det student left
+    progress.end('done', trained=True)
+    # 30 s, and 270 s / 900 iterations for the seg teacher.
+    assert progress.time_left() == 'about 3.5 min left'
     (tmp_path / 's1').mkdir()
     (tmp_path / 's1' / 'result.json').write_text('{}')  # on disk: reused
-    assert progress.time_left() == 'about 1.3 min left'
+    assert progress.time_left() == 'about 3.0 min left'
+    progress.fail('exit status 1', 'a/console.log')
+    assert progress.failed == ['a/console.log']
+    progress.skip(2, 'seg: skipped')
+    assert progress.time_left() == 'all runs done'
+    (tmp_path / 'seg').mkdir()
+    (tmp_path / 'seg' / 'result.json').write_text('{}')
+    progress.count = 2
+    assert progress.time_left() == 'the other runs are on disk already'
+    assert 'PRIOR_S_PER_ITER' not in vars(akd_demo)
 
 
 def test_table_says_how_many_seeds_and_what_one_seed_means():
@@ -307,3 +361,165 @@ def test_curves_one_point_per_validation_teacher_line_and_bands(tmp_path):
     assert list(teacher.get_ydata()) == [60.0, 60.0]
     assert len(ax.collections) == 1  # a band for CWD (3 seeds) only
     assert 'mean ± std over 3 seeds' in ax.get_title()
+
+
+def _args(tmp_path, *argv):
+    return akd_demo.parse_args(['--work-dir', str(tmp_path / 'work'),
+                                '--data-root', str(tmp_path / 'data'),
+                                *argv])
+
+
+@pytest.mark.parametrize('task,method', [('det', None), ('det', 'CWD'),
+                                         ('det', 'CWD + AKD (p=0.05)'),
+                                         ('seg', 'CWD + AKD (N=4)')])
+def test_a_run_is_a_train_py_command_of_its_config_and_overrides(
+        tmp_path, monkeypatch, task, method):
+    """tools/train.py makes of the command the config that the overrides,
+    merged into it, make: the schedule, data, seed, method and teacher."""
+    args = _args(tmp_path, '--iters', '100', '--teacher-iters', '60')
+    task = akd_demo.TASKS[task]
+    ckpt = str(tmp_path / 'teacher' / 'iter_60.pth') if method else None
+    run = akd_demo._plan(task, [method or 'CWD'], args)[1 if method else 0]
+    config, overrides = akd_demo._config_and_overrides(run, ckpt,
+                                                       args.data_root)
+    command = train_process.train_command(config, run.work_dir, overrides)
+    # The log's first line, as a shell splits it, is the command.
+    assert shlex.split(shlex.join(command)) == command
+    cfg = train_py_config(command, monkeypatch)
+    expected = Config.fromfile(config)
+    expected.merge_from_dict(overrides)
+    expected.work_dir = run.work_dir
+    expected.launcher = 'none'
+    assert cfg.to_dict() == expected.to_dict()
+    iters = 100 if method else 60
+    full = Config.fromfile(config)
+    assert cfg.train_cfg.max_iters == iters
+    assert cfg.param_scheduler == akd_demo._schedule_overrides(
+        full, iters)['param_scheduler'] != full.param_scheduler
+    assert cfg.randomness == dict(seed=0)
+    root = str(tmp_path / 'data') + '/'
+    assert cfg.train_dataloader.dataset.data_root == root
+    assert cfg.val_dataloader.dataset.data_root == root
+    if task.name == 'det':
+        assert cfg.val_evaluator.ann_file == \
+            root + 'annotations/instances_val.json'
+    if method:
+        assert cfg.model.teacher_ckpt == cfg.teacher_ckpt == ckpt
+    else:
+        assert 'teacher_ckpt' not in cfg.model
+    if method == 'CWD + AKD (p=0.05)':
+        assert cfg.model.distiller.avatar_generator.perturbation == dict(
+            type='ElementDropout', p=0.05)
+
+
+def test_cfg_options_refuse_what_they_would_read_as_another_value():
+    assert train_process.cfg_options({
+        'a': [1, 2.5], 'b': dict(c=(True, None), d='x'), 'e': []
+    }) == ['a=[1,2.5]', 'b.c=(True,None)', 'b.d=x', 'e=[]']
+    for value in ('/a path/with a space', 'a,b', '1', 'nan'):
+        with pytest.raises(ValueError, match='--cfg-options cannot pass'):
+            train_process.cfg_options(dict(data_root=value))
+
+
+def test_tensorboard_adds_its_backend_to_the_config(tmp_path, monkeypatch):
+    config = akd_demo.TASKS['seg'].methods['CWD'][0]
+    work_dir = str(tmp_path / 'run')
+    command = train_process.train_command(config, work_dir, {},
+                                          tensorboard=True)
+    cfg = train_py_config(command, monkeypatch)
+    assert cfg.filename == osp.join(work_dir, 'tensorboard',
+                                    osp.basename(config))
+    assert cfg.visualizer.vis_backends == [
+        dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
+    plain = Config.fromfile(config)
+    assert cfg.model == plain.model and cfg.train_cfg == plain.train_cfg
+
+
+FAKE_TRAIN_PY = """
+import json, os, sys, time
+argv = sys.argv[1:]
+work_dir = argv[argv.index('--work-dir') + 1]
+options = dict(o.split('=', 1) for o in argv[argv.index('--cfg-options') + 1:])
+iters = int(options['train_cfg.max_iters'])
+print('mmengine - INFO - a fake run')
+print('a warning', file=sys.stderr)
+log_dir = os.path.join(work_dir, time.strftime('%Y%m%d_%H%M%S'), 'vis_data')
+os.makedirs(log_dir)
+with open(os.path.join(log_dir, 'scalars.json'), 'w') as f:
+    for record in (dict(step=1, loss=1.0, time=0.25),
+                   {'step': iters, 'coco/bbox_mAP': 0.5, 'mIoU': 50.0}):
+        f.write(json.dumps(record) + '\\n')
+ckpt = os.path.join(work_dir, f'iter_{iters}.pth')
+open(ckpt, 'w').close()
+with open(os.path.join(work_dir, 'last_checkpoint'), 'w') as f:
+    f.write(ckpt)
+"""
+
+
+def test_a_failed_run_is_reported_and_the_other_runs_go_on(
+        tmp_path, monkeypatch, capsys):
+    """det's CWD student: a real tools/train.py run with an override that
+    the config cannot take; seg's teacher: a command that exits 3. The
+    other runs (a stand-in for tools/train.py that logs a result) finish,
+    the tables show them, and the status is 1."""
+    fake = tmp_path / 'fake_train.py'
+    fake.write_text(FAKE_TRAIN_PY)
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'data' / 'meta.json').write_text('{}')  # no data made
+    det = akd_demo.TASKS['det']
+    config, extra = det.methods['CWD']
+    monkeypatch.setitem(det.methods, 'CWD',
+                        (config, dict(extra, **{'param_scheduler.5.end': 1})))
+    real = train_process.train_command
+
+    def command(config, work_dir, overrides, tensorboard=False):
+        argv = real(config, work_dir, overrides, tensorboard)
+        if 'param_scheduler.5.end' in overrides:
+            return argv
+        if osp.basename(work_dir).startswith('teacher') and '/seg/' in \
+                work_dir:
+            return [sys.executable, '-c', 'import sys; sys.exit(3)']
+        return [sys.executable, str(fake),
+                *argv[argv.index(train_process.TRAIN_PY) + 1:]]
+
+    monkeypatch.setattr(train_process, 'train_command', command)
+    args = ('--iters', '2', '--teacher-iters', '2', '--work-dir',
+            str(tmp_path / 'work'), '--data-root', str(tmp_path / 'data'))
+    assert akd_demo.main(list(args)) == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    parsed = akd_demo.parse_args(list(args))
+    failed_log = osp.join(akd_demo._student_dir(det, 'CWD', 0, parsed),
+                          'console.log')
+    (failed, ) = [line for line in lines if 'det 3/8 CWD, seed 0' in line]
+    assert re.search(r'failed \(exit status 1\); its full output: ' +
+                     re.escape(failed_log) + r'; about \d+ s left$', failed)
+    first, *rest = open(failed_log).read().splitlines()
+    argv = shlex.split(first)
+    assert argv[argv.index(train_process.TRAIN_PY) + 1:][:3] == [
+        config, '--work-dir', osp.dirname(failed_log)]
+    assert 'param_scheduler.5.end=1' in argv
+    assert 'exceeds the length of list' in '\n'.join(rest)
+    for method in ('no KD', 'CWD + AKD'):
+        (line, ) = [line for line in lines if f' {method}, seed 0' in line]
+        assert 'mAP 0.500, 0.250 s/iter' in line, line
+        log = osp.join(akd_demo._student_dir(det, method, 0, parsed),
+                       'console.log')
+        assert 'a fake run\na warning' in open(log).read()
+    seg_log = tmp_path / 'work' / 'seg' / 'teacher_2i' / 'console.log'
+    assert f'failed (exit status 3); its full output: {seg_log}' in out
+    assert 'seg: its teacher failed; its students are skipped; all runs ' \
+        'done' in out
+    assert '| teacher | 0.500 | 0.250 | 1 |' in out
+    assert '| no KD | 0.500 | 0.250 | 1 |' in out
+    assert '| CWD + AKD | 0.500 | 0.250 | 1 |' in out
+    assert '| CWD |' not in out and '| seg |' not in out
+    assert lines[-1].endswith(f'2 run(s) failed; their full output: '
+                              f'{failed_log}, {seg_log}')
+    assert osp.exists(tmp_path / 'work' / 'curves.png')
+    # A second run retrains only what failed.
+    monkeypatch.setitem(det.methods, 'CWD', (config, extra))
+    assert akd_demo.main(list(args) + ['--tasks', 'det']) == 0
+    again = capsys.readouterr().out
+    assert again.count('reusing') == 3 and again.count('training') == 1
+    assert '| CWD | 0.500 | 0.250 | 1 |' in again

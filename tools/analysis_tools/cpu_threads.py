@@ -64,27 +64,35 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def train_child(args: argparse.Namespace) -> None:
-    """In the child process: train, print the logged times as JSON."""
+    """In the child process: train in this process (the threads are this
+    process's own), print the logged times as JSON."""
     sys.path.insert(0, TOOLS)
     import akd_demo
     import torch
+    import train_process
     from mmengine.config import Config
+    from mmengine.runner import Runner
 
     import mmakd  # noqa: F401
     config, extra = akd_demo.TASKS['det'].methods['CWD + AKD']
     cfg = Config.fromfile(config)
     overrides = dict(extra, **akd_demo._schedule_overrides(cfg, args.iters))
+    overrides.update(akd_demo._data_root_overrides(cfg, args.data_root))
     overrides.update({
         'train_cfg.val_begin': 10**9,  # no validation
         'default_hooks.logger.interval': 1,
         'log_processor.window_size': 1,
         'model.teacher_ckpt': args.teacher_ckpt,
         'teacher_ckpt': args.teacher_ckpt,
+        'randomness.seed': 0,
     })
-    log_dir = akd_demo.train(config, args.child, overrides, args.data_root,
-                             0)
+    cfg.merge_from_dict(overrides)
+    cfg.work_dir = args.child
+    runner = Runner.from_cfg(cfg)
+    runner.train()
     times = [
-        r['time'] for r in akd_demo.read_scalars(log_dir)
+        r['time'] for r in train_process.read_scalars(
+            osp.join(args.child, runner.timestamp))
         if 'time' in r and 'loss' in r
     ]
     print(json.dumps(dict(threads=torch.get_num_threads(), times=times)))

@@ -1,0 +1,136 @@
+"""The demo's tasks: what ``tools/akd_demo.py`` trains and compares.
+
+Detection (RetinaNet, mAP) and segmentation (PSPNet, mIoU) on Digit Scenes,
+each with its teacher's config and its students' methods: a config and the
+overrides merged into it.
+"""
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+CONFIGS = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
+    'digit_scenes')
+
+
+@dataclass
+class Task:
+    """One dense-prediction task of the demo and its configs."""
+    name: str
+    metric: str  # key of the validation metric in mmengine's log
+    metric_label: str
+    teacher: str
+    # CocoMetric logs nothing when no box passes the score threshold.
+    no_metric_means_zero: bool
+    # Run-to-run noise of the 3-seed study at 300 iterations (docs/study.md).
+    study_noise: str
+    methods: Dict[str, tuple] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Adds the AKD variants of :func:`_akd_variants`."""
+        self.methods.update(_akd_variants(self.methods['CWD + AKD'][0]))
+
+    @property
+    def study(self) -> List[str]:
+        """The methods of ``--study`` that this task has."""
+        return [m for m in STUDY_METHODS if m in self.methods]
+
+    @property
+    def ablation(self) -> List[str]:
+        """The AKD variants of ``--ablation``."""
+        return list(ABLATION_METHODS)
+
+
+def _cfg(name: str) -> str:
+    """A config file of ``configs/digit_scenes``."""
+    return osp.join(CONFIGS, name)
+
+
+def _akd_variants(akd_config: str) -> Dict[str, tuple]:
+    """CWD + AKD with one setting changed from the release's.
+
+    More Avatars, a weaker and a stronger dropout, the Avatars without the
+    uncertainty factor (which, dividing student and Avatar by sigma, also
+    changes the temperature of CWD's softmax), the released code's own form
+    of the factor, and sigma from its closed form instead of the one drawn
+    Avatar.
+    """
+    generator = 'model.distiller.avatar_generator'
+    return {
+        'CWD + AKD (N=4)': (akd_config, {f'{generator}.num_avatars': 4}),
+        'CWD + AKD (p=0.05)': (akd_config, {
+            f'{generator}.perturbation': dict(type='ElementDropout', p=0.05)
+        }),
+        'CWD + AKD (p=0.3)': (akd_config, {
+            f'{generator}.perturbation': dict(type='ElementDropout', p=0.3)
+        }),
+        'CWD + AKD (no sigma)': (akd_config, {
+            'model.distiller.uncertainty': 'none'
+        }),
+        'CWD + AKD (release)': (akd_config, {
+            'model.distiller.uncertainty': 'release'
+        }),
+        'CWD + AKD (expected sigma)': (akd_config, {
+            'model.distiller.sigma': 'expected'
+        }),
+    }
+
+
+ABLATION_METHODS = ['CWD + AKD (N=4)', 'CWD + AKD (p=0.05)',
+                    'CWD + AKD (p=0.3)', 'CWD + AKD (no sigma)']
+# Each '+ AKD' method is compared, seed by seed, with its base loss.
+STUDY_METHODS = [
+    'no KD', 'CWD', 'CWD + AKD', 'CWD + AKD (no sigma)',
+    'CWD + AKD (release)', 'CWD + AKD (expected sigma)', 'CWD + AKD (p=0.3)',
+    'FGD', 'FGD + AKD'
+]
+
+
+TASKS = {
+    'det':
+    Task(
+        'det',
+        'coco/bbox_mAP',
+        'mAP',
+        _cfg('retinanet_r18-w32_fpn_1500i_digit-scenes.py'),
+        True,
+        'std 0.008-0.026 mAP',
+        methods={
+            'no KD': (_cfg('retinanet_r18-w8_fpn_1500i_digit-scenes.py'),
+                      {}),
+            'CWD': (_cfg('cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
+                         'digit-scenes.py'), {}),
+            'CWD + AKD': (_cfg('akd-cwd_fpn_retina-r18w32_retina-r18w8_'
+                               '1500i_digit-scenes.py'), {}),
+            'CWD + AKD (official)':
+            (_cfg('akd-cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
+                  'digit-scenes.py'), {
+                      'model.distiller.uncertainty': 'official'
+                  }),
+            'FGD': (_cfg('fgd_fpn_retina-r18w32_retina-r18w8_1500i_'
+                         'digit-scenes.py'), {}),
+            'FGD + AKD': (_cfg('akd-fgd_fpn_retina-r18w32_retina-r18w8_'
+                               '1500i_digit-scenes.py'), {}),
+        }),
+    'seg':
+    Task(
+        'seg',
+        'mIoU',
+        'mIoU',
+        _cfg('pspnet_r18-w32-d4_1500i_digit-scenes.py'),
+        False,
+        'std 1.6-9.1 mIoU',
+        methods={
+            'no KD': (_cfg('pspnet_r18-w8-d4_1500i_digit-scenes.py'), {}),
+            'CWD': (_cfg('cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
+                         'digit-scenes.py'), {}),
+            'CWD + AKD': (_cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_'
+                               '1500i_digit-scenes.py'), {}),
+            'CWD + AKD (official)':
+            (_cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
+                  'digit-scenes.py'), {
+                      'model.distiller.uncertainty': 'official'
+                  }),
+        }),
+}
+DEMO_METHODS = ['no KD', 'CWD', 'CWD + AKD']
