@@ -66,10 +66,13 @@ EXPECTED_BASELINES = {
     'cwd/cwd_neck_rtmdet-m_rtmdet-s_8xb32-300e_coco.py',
     'cwd/cwd_neck_rtmdet-l_rtmdet-m_8xb32-300e_coco.py',
     'cwd/cwd_neck_rtmdet-x_rtmdet-l_8xb32-300e_coco.py',
+    'cwd/cwd_logits_deeplabv3plus-r101-d8_deeplabv3plus-r18-d8_4xb2-80k_'
+    'cityscapes-512x1024.py',
 }
 
 # Heavy teachers or students: slow unless kept below for coverage.
-HEAVY = ('x101', 'cascade', 'pspnet-r101', 'rtmdet-x', 'rtmdet-l')
+HEAVY = ('x101', 'cascade', 'pspnet-r101', 'rtmdet-x', 'rtmdet-l',
+         'deeplabv3plus-r101')
 # One recipe per base method and task stays in the default run (measured on
 # 2 CPU cores: 1-3 s each at the input sizes below).
 KEPT_IN_DEFAULT_RUN = {
