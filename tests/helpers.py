@@ -375,6 +375,18 @@ def run_tool(cmd: List[str],
     return output
 
 
+def load_tool(relative: str, name: Optional[str] = None):
+    """Imports a script of ``tools/`` (e.g. ``'misc/distill_config.py'``)
+    as a module, under ``name`` (default: from its path)."""
+    import importlib.util
+    path = osp.join(REPO_ROOT, 'tools', relative)
+    name = name or 'mmakd_tools_' + relative[:-3].replace('/', '_')
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def free_port() -> str:
     """A free TCP port on 127.0.0.1, for torchrun's ``PORT``."""
     with socket.socket() as sock:

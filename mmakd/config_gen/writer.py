@@ -4,7 +4,7 @@ import re
 from typing import Any, Dict, List, Optional, Sequence
 
 from .methods import METHODS, Method
-from .pairing import Pair, modules_of
+from .pairing import Pair
 from .probe import Output
 
 #: The student's ground truth, for losses that read it (FGD): the
@@ -222,9 +222,9 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
     return '\n'.join(lines) + '\n'
 
 
-def algorithm_of(where: str, task: str, pairs: Sequence[Pair]) -> str:
+def algorithm_of(where: str, task: str) -> str:
     """``FpnTeacherDistill`` (the teacher runs backbone and neck only) where
     a detector distils its neck alone; else ``SingleTeacherDistill``."""
-    if task == 'det' and not modules_of(where) and where == 'neck':
+    if task == 'det' and where == 'neck':
         return 'FpnTeacherDistill'
     return 'SingleTeacherDistill'

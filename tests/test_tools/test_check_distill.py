@@ -1,10 +1,9 @@
 """tools/analysis_tools/check_distill.py: the pre-flight report."""
-import importlib.util
 import os.path as osp
 import sys
 
 import pytest
-from helpers import (REPO_ROOT, TESTS_DATA, TOY_KD_CONFIG,
+from helpers import (REPO_ROOT, TESTS_DATA, TOY_KD_CONFIG, load_tool,
                      toy_teacher_runner_cfg)
 from mmengine.runner import Runner
 
@@ -14,16 +13,7 @@ if TESTS_DATA not in sys.path:  # toy_kd.py's custom_imports
 DIGITS = osp.join(REPO_ROOT, 'configs', 'digit_scenes')
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'mmakd_tools_check_distill',
-        osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'check_distill.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _tool()
+tool = load_tool('analysis_tools/check_distill.py')
 
 
 @pytest.fixture(scope='module')
@@ -90,11 +80,8 @@ def test_digit_scenes_with_a_random_teacher(config, tmp_path, capsys):
     root = str(tmp_path / 'scenes')
     create_digit_scenes(root, 8, 4, seed=0)
     if config == 'generated':
-        spec = importlib.util.spec_from_file_location(
-            'mmakd_tools_distill_config_for_check',
-            osp.join(REPO_ROOT, 'tools', 'misc', 'distill_config.py'))
-        generator = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(generator)
+        generator = load_tool('misc/distill_config.py',
+                              'mmakd_tools_distill_config_for_check')
         path = str(tmp_path / 'gen.py')
         assert generator.main([
             '--teacher', osp.join(DIGITS, 'pspnet_r18-w32-d4_1500i_digit-'

@@ -1,5 +1,4 @@
 """tools/misc/distill_config.py: --list, the written configs, bad input."""
-import importlib.util
 import os.path as osp
 import sys
 from pathlib import Path
@@ -7,7 +6,8 @@ from typing import List
 
 import pytest
 from helpers import (REPO_ROOT, TESTS_DATA, TOY_KD_CONFIG, build_model,
-                     det_batch, load_recipe, run_tool, seg_batch, train_step)
+                     det_batch, load_recipe, load_tool, run_tool, seg_batch,
+                     train_step)
 from mmengine.config import Config
 
 if TESTS_DATA not in sys.path:  # toy_kd.py's custom_imports
@@ -24,16 +24,7 @@ CWD_SEG = osp.join(
     DIGITS, 'cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_digit-scenes.py')
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'mmakd_tools_distill_config',
-        osp.join(REPO_ROOT, 'tools', 'misc', 'distill_config.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _tool()
+tool = load_tool('misc/distill_config.py')
 
 
 def run(capsys, *argv: str) -> tuple:

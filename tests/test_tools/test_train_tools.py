@@ -7,7 +7,6 @@ MMRazor's KLDivergence, ToyNet 16 -> 4 channels, generated data): train a few
 iterations, evaluate the checkpoint, resume, and the same with two CPU
 processes through torchrun and gloo.
 """
-import importlib.util
 import os
 import pickle
 import re
@@ -21,24 +20,15 @@ from typing import List, Optional
 
 import pytest
 import torch
-from helpers import (REPO_ROOT, TESTS_DATA, TOY_KD_CONFIG, free_port, run_tool,
-                     toy_config)
+from helpers import (REPO_ROOT, TESTS_DATA, TOY_KD_CONFIG, free_port,
+                     load_tool, run_tool, toy_config)
 
-TOOLS = Path(REPO_ROOT) / 'tools'
 if TESTS_DATA not in sys.path:  # toy_kd.py's custom_imports, in process
     sys.path.insert(0, TESTS_DATA)
 
 
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'mmakd_tools_{name}',
-                                                  TOOLS / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-train_py = _load_tool('train')
-test_py = _load_tool('test')
+train_py = load_tool('train.py')
+test_py = load_tool('test.py')
 
 # ------------------------------------------------- command line, in process
 

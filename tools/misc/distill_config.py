@@ -136,7 +136,7 @@ def generate(args: argparse.Namespace, argv: Sequence[str]) -> str:
         shlex.quote(a) for a in argv)
     text = render(
         command, args.teacher, args.student, args.out, student.scope,
-        algorithm_of(where, student.task, pairs), distiller,
+        algorithm_of(where, student.task), distiller,
         method.source(where, student.two_stage), notes, args.teacher_ckpt,
         args.akd)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

@@ -8,8 +8,11 @@
 #   through that BatchNorm alone (both standardised, as PKD does, before
 #   CWD);
 # - ChannelWiseDivergence at its defaults (tau 1) with loss weight 1.
-# A recipe lists this file after its student's mmdet config in `_base_` and
-# sets `model.distiller = _base_.rtmdet_cwd_neck_distillers[<student>]`.
+# A recipe lists this file after its student's mmdet config in `_base_`,
+# sets `model = _base_.rtmdet_cwd_neck_models[<student>]` (the distillation
+# of that student by its published teacher, teacher_ckpt from mmdet's model
+# zoo) and puts the student's pipeline switch between `rtmdet_ema_hook` and
+# `rtmdet_stop_distill_hook` in `custom_hooks`.
 custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)
 # The teacher's parameters get no gradient.
 find_unused_parameters = True
@@ -18,6 +21,13 @@ find_unused_parameters = True
 _channels = dict(tiny=96, s=128, m=192, l=256, x=320)
 #: The student of each published pair and its teacher.
 _teacher_of = dict(tiny='s', s='m', m='l', l='x')
+#: mmdet model zoo checkpoints (`rtmdet_<size>_8xb32-300e_coco`).
+_checkpoints = dict(
+    s='https://download.openmmlab.com/mmdetection/v3.0/rtmdet/rtmdet_s_8xb32-300e_coco/rtmdet_s_8xb32-300e_coco_20220905_161602-387a891e.pth',  # noqa: E501
+    m='https://download.openmmlab.com/mmdetection/v3.0/rtmdet/rtmdet_m_8xb32-300e_coco/rtmdet_m_8xb32-300e_coco_20220719_112220-229f527c.pth',  # noqa: E501
+    l='https://download.openmmlab.com/mmdetection/v3.0/rtmdet/rtmdet_l_8xb32-300e_coco/rtmdet_l_8xb32-300e_coco_20220719_112030-5a0be7c4.pth',  # noqa: E501
+    x='https://download.openmmlab.com/mmdetection/v3.0/rtmdet/rtmdet_x_8xb32-300e_coco/rtmdet_x_8xb32-300e_coco_20220715_230555-cc79b9ae.pth',  # noqa: E501
+)
 
 
 def _distiller(student, teacher):
@@ -63,8 +73,35 @@ def _distiller(student, teacher):
         })
 
 
-rtmdet_cwd_neck_distillers = {
-    student: _distiller(_channels[student], _channels[teacher])
+def _model(student, teacher, channels=_channels, checkpoints=_checkpoints):
+    return dict(
+        _delete_=True,
+        _scope_='mmrazor',
+        type='FpnTeacherDistill',
+        architecture=dict(
+            cfg_path=f'mmdet::rtmdet/rtmdet_{student}_8xb32-300e_coco.py',
+            pretrained=False),
+        # `pretrained=False`: teacher_ckpt supplies every teacher weight.
+        teacher=dict(
+            cfg_path=f'mmdet::rtmdet/rtmdet_{teacher}_8xb32-300e_coco.py',
+            pretrained=False),
+        teacher_ckpt=checkpoints[teacher],
+        distiller=_distiller(channels[student], channels[teacher]))
+
+
+rtmdet_cwd_neck_models = {
+    student: _model(student, teacher)
     for student, teacher in _teacher_of.items()
 }
-del _channels, _teacher_of
+# The student's EMA, with strict_load=False as mmyolo's recipe (the EMA copy
+# is of the whole distillation model), and mmyolo's stop of the
+# distillation at epoch 280 of 300.
+rtmdet_ema_hook = dict(
+    type='EMAHook',
+    ema_type='ExpMomentumEMA',
+    momentum=0.0002,
+    update_buffers=True,
+    strict_load=False,
+    priority=49)
+rtmdet_stop_distill_hook = dict(type='mmrazor.StopDistillHook', stop_epoch=280)
+del _channels, _teacher_of, _checkpoints

@@ -328,9 +328,8 @@ class AvatarDistiller(ConfigurableDistiller):
     def _wrapped(self) -> List[Tuple[str, UncertaintyAwareKDLoss, Dict]]:
         """(name, wrapper, teacher record) of each computed wrapped loss."""
         return [(name, loss, self.loss_forward_mappings[name][
-            loss.teacher_key]) for name, loss in self.distill_losses.items()
-                if isinstance(loss, UncertaintyAwareKDLoss)
-                and loss.teacher_key in self.loss_forward_mappings.get(
+            loss.teacher_key]) for name, loss in self._wrapped_losses()
+                if loss.teacher_key in self.loss_forward_mappings.get(
                     name, {})]
 
     def _generator_of(self, name: str, loss: UncertaintyAwareKDLoss):
