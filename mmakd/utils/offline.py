@@ -66,11 +66,11 @@ def _is_pretrained(init_cfg: Any) -> bool:
 def disable_downloads(cfg: Union[Config, Dict]) -> Union[Config, Dict]:
     """Removes every checkpoint a model config would load, in place.
 
-    Sets ``teacher_ckpt`` and every string ``pretrained`` (e.g. mmseg's
-    ``pretrained='open-mmlab://resnet101_v1c'``) to None, ``pretrained=True``
-    of a ``cfg_path`` sub-model to False, and drops each
-    ``init_cfg=dict(type='Pretrained', ...)`` (set to None, or removed from a
-    list of init configs, so other initialisers stay). Run
+    Sets ``teacher_ckpt``, MasKD's ``tokens_ckpt`` and every string
+    ``pretrained`` (e.g. mmseg's ``pretrained='open-mmlab://resnet101_v1c'``)
+    to None, ``pretrained=True`` of a ``cfg_path`` sub-model to False, and
+    drops each ``init_cfg=dict(type='Pretrained', ...)`` (set to None, or
+    removed from a list of init configs, so other initialisers stay). Run
     :func:`resolve_cfg_paths` first: the configs a ``cfg_path`` names are not
     visible here.
 
@@ -88,8 +88,9 @@ def disable_downloads(cfg: Union[Config, Dict]) -> Union[Config, Dict]:
             return
         if not isinstance(node, dict):
             return
-        if 'teacher_ckpt' in node:
-            node['teacher_ckpt'] = None
+        for key in ('teacher_ckpt', 'tokens_ckpt'):
+            if key in node:
+                node[key] = None
         if isinstance(node.get('pretrained'), str):
             node['pretrained'] = None
         elif node.get('pretrained') is True and 'cfg_path' in node:
