@@ -99,8 +99,8 @@ class ReceptiveTokens(nn.Module):
             raise ValueError(
                 f'ReceptiveTokens: tokens of {self.mask_token.shape[1]} '
                 f'channels got a feature map of shape {tuple(x.shape)}')
-        logits = torch.matmul(self.mask_token.to(x.dtype), x.reshape(n, c,
-                                                                   h * w))
+        logits = torch.matmul(
+            self.mask_token.to(x.dtype), x.reshape(n, c, h * w))
         return logits.sigmoid().view(n, self.num_tokens, h, w)
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
