@@ -1,0 +1,59 @@
+# MasKD on the 5 FPN levels: RetinaNet R101 -> RetinaNet R50, 2x, COCO.
+#
+# Masked Distillation with Receptive Tokens (Huang et al., ICLR 2023) with
+# the official recipe (hunto/MasKD,
+# mmrazor/configs/distill/maskd/retinanet_r101-retinanet_r50_coco.py):
+# - MasKD on each neck output through the teacher's frozen tokens (the
+#   official token file), the student through its own 1x1 conv; loss weight
+#   7 per level, the student's masks from iteration 7,000;
+# - L1 between the student's and the teacher's `bbox_head.retina_reg` per
+#   level, weight 1;
+# - student neck and head initialised from the teacher, backbone from
+#   ImageNet;
+# - SGD lr 0.02, momentum 0.9, weight decay 1e-4, gradient clipping at norm
+#   35, 1,000 iterations of linear warm-up, 2x schedule (24 epochs, steps 16
+#   and 22), 8 GPUs x 2 images.
+# The distiller is in ../_base_/distillers/maskd_fpn.py.
+_base_ = [
+    'mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
+    '../_base_/distillers/maskd_fpn.py'
+]
+
+# mmdet model zoo `retinanet_r101_fpn_2x_coco`, box AP 38.9.
+teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_r101_fpn_2x_coco/retinanet_r101_fpn_2x_coco_20200131-5560aee8.pth'  # noqa: E501
+
+student = _base_.model
+student.neck.init_cfg = dict(
+    type='Pretrained', prefix='neck.', checkpoint=teacher_ckpt)
+student.bbox_head.init_cfg = dict(
+    type='Pretrained', prefix='bbox_head.', checkpoint=teacher_ckpt)
+
+model = dict(
+    _scope_='mmrazor',
+    _delete_=True,
+    # The head terms need the teacher's head: its whole forward.
+    type='SingleTeacherDistill',
+    architecture=student,
+    teacher=dict(
+        cfg_path='mmdet::retinanet/retinanet_r101_fpn_2x_coco.py',
+        pretrained=False),
+    teacher_ckpt=teacher_ckpt,
+    distiller=_base_.maskd_fpn_distillers['retina-r101'])
+
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
+
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
+    clip_grad=dict(max_norm=35, norm_type=2))
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+        end=1000),
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=24,
+        by_epoch=True,
+        milestones=[16, 22],
+        gamma=0.1)
+]
