@@ -1,13 +1,13 @@
 # CWD on the 3 neck outputs: RTMDet-m -> RTMDet-s, 300 epochs, COCO.
 #
 # mmyolo's RTMDet distillation recipe (kd_s_rtmdet_m_neck_300e_coco.py)
-# on mmdet 3.3's own RTMDet (configs/_base_/distillers/rtmdet_cwd_neck.py),
+# on mmdet 3.3's own RTMDet (configs/_base_/distillers/cwd_neck.py),
 # with the student's data, schedule and hooks: EMA and the switch to the
 # pipeline without mosaic for the last 20 epochs, during which the student
 # fine-tunes alone (distillation stops at epoch 280).
 _base_ = [
     'mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py',
-    '../_base_/distillers/rtmdet_cwd_neck.py'
+    '../_base_/distillers/cwd_neck.py'
 ]
 
 model = _base_.rtmdet_cwd_neck_models['s']

@@ -1,4 +1,5 @@
 from .algorithms import *  # noqa: F401,F403
 from .avatars import *  # noqa: F401,F403
+from .connectors import *  # noqa: F401,F403
 from .distillers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403

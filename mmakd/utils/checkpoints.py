@@ -86,10 +86,16 @@ def read_checkpoint(filename: str,
     except FileNotFoundError:
         raise
     except Exception as err:  # EOFError, UnpicklingError, zip errors, ...
-        hint = ('it holds objects that torch.load(weights_only=True) '
-                'refuses' if isinstance(err, pickle.UnpicklingError) else
-                'is the file complete? An interrupted copy or download '
-                'leaves it empty or truncated')
+        if isinstance(err, pickle.UnpicklingError):
+            hint = ('it holds objects that torch.load(weights_only=True) '
+                    'refuses')
+        elif '://' in str(filename):
+            hint = ('is the address reachable from here? Download it and '
+                    f'set `{arg}` to the local file, or check that the '
+                    'download completed')
+        else:
+            hint = ('is the file complete? An interrupted copy or download '
+                    'leaves it empty or truncated')
         raise TeacherCheckpointUnreadable(
             f'{arg}={filename!r} cannot be read as a checkpoint '
             f'({type(err).__name__}: {err}); {hint}') from err

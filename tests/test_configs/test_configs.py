@@ -11,7 +11,8 @@ wrapped with the release's Avatar settings. The metafiles, model-index.yml and
 the teachers' checkpoint URLs are checked against the configs and against
 mmdet's and mmseg's own model-zoo metafiles.
 
-The heavy models (ResNeXt-101 and Cascade teachers, PSPNet R101-d8) are marked
+The heavy models (ResNeXt-101 and Cascade teachers, PSPNet R101-d8, RTMDet-l
+and -x, DeepLabV3+ R101-d8, SegFormer MiT-B5, YOLOX-l, Swin-L) are marked
 ``slow`` (``make test-slow``), except one recipe per base method and task that
 stays in the default run: each base method is exercised there, as baseline and
 as AKD.
@@ -36,11 +37,14 @@ from torch import nn
 
 from mmakd.models import (AvatarDistiller, AvatarGenerator,
                           UncertaintyAwareKDLoss)
+from mmakd.utils import disable_downloads
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
 SKIPPED_DIRS = ('_base_', 'digit_scenes')
-METHODS = ('cwd', 'fgd', 'mgd', 'pkd')
+METHODS = ('cwd', 'fgd', 'maskd', 'mgd', 'pkd')
+#: MasKD's stage 1 (receptive tokens on the teacher), not a distillation.
+STAGE1_PREFIX = 'maskd-tokens_'
 
 # The recipes the project promises; each has an ``akd-`` child.
 EXPECTED_BASELINES = {
@@ -68,11 +72,25 @@ EXPECTED_BASELINES = {
     'cwd/cwd_neck_rtmdet-x_rtmdet-l_8xb32-300e_coco.py',
     'cwd/cwd_logits_deeplabv3plus-r101-d8_deeplabv3plus-r18-d8_4xb2-80k_'
     'cityscapes-512x1024.py',
+    'cwd/cwd_logits_segformer-mit-b5_segformer-mit-b0_8xb1-160k_'
+    'cityscapes-1024x1024.py',
+    'cwd/cwd_neck_yolox-l_yolox-s_8xb8-300e_coco.py',
+    'pkd/pkd_neck_dino-5scale-swin-l_dino-4scale-r50_8xb2-12e_coco.py',
+    'maskd/maskd_fpn_retina-r101_retina-r50_2x_coco.py',
+    'maskd/maskd_fpn_retina-x101_retina-r50_2x_coco.py',
+    'maskd/maskd_fpn_fcos-r101_fcos-r50_2x_coco.py',
+    'maskd/maskd_fpn_reppoints-x101-dcn_reppoints-r50_2x_coco.py',
+}
+# MasKD's stage-1 configs, one per MasKD teacher.
+EXPECTED_STAGE1 = {
+    f'maskd/{STAGE1_PREFIX}fpn_{teacher}_2000i_coco.py'
+    for teacher in ('retina-r101', 'retina-x101', 'fcos-r101',
+                    'reppoints-x101-dcn')
 }
 
 # Heavy teachers or students: slow unless kept below for coverage.
 HEAVY = ('x101', 'cascade', 'pspnet-r101', 'rtmdet-x', 'rtmdet-l',
-         'deeplabv3plus-r101')
+         'deeplabv3plus-r101', 'mit-b5', 'yolox-l', 'swin-l')
 # One recipe per base method and task stays in the default run (measured on
 # 2 CPU cores: 1-3 s each at the input sizes below).
 KEPT_IN_DEFAULT_RUN = {
@@ -93,9 +111,18 @@ pytestmark = pytest.mark.usefixtures('no_network')
 
 
 def _all_configs() -> List[Path]:
+    """Every distillation recipe."""
+    return [p for p in _config_files() if not p.name.startswith(STAGE1_PREFIX)]
+
+
+def _config_files() -> List[Path]:
     return sorted(
         p for p in CONFIGS.glob('**/*.py')
         if not any(d in p.relative_to(CONFIGS).parts for d in SKIPPED_DIRS))
+
+
+def _stage1_configs() -> List[Path]:
+    return [p for p in _config_files() if p.name.startswith(STAGE1_PREFIX)]
 
 
 def _rel(path: Path) -> str:
@@ -136,6 +163,23 @@ def no_init_bookkeeping(monkeypatch):
         monkeypatch.setattr(module, 'update_init_info', lambda *a, **k: None)
 
 
+@pytest.fixture
+def runner_iter():
+    """The MessageHub's ``'iter'`` at 0, as mmengine's ``RuntimeInfoHook``
+    sets it before every training iteration (YOLOX's
+    ``BatchSyncRandomResize`` reads it); the previous state is restored."""
+    from mmengine.logging import MessageHub
+    info = MessageHub.get_current_instance().runtime_info
+    missing = object()
+    before = info.get('iter', missing)
+    info['iter'] = 0
+    yield
+    if before is missing:
+        info.pop('iter', None)
+    else:
+        info['iter'] = before
+
+
 # ------------------------------------------------------------- the recipes
 
 
@@ -146,6 +190,7 @@ def test_every_promised_recipe_has_a_baseline_and_an_akd_child():
         assert baseline in found, f'missing recipe configs/{baseline}'
         assert f'{folder}/akd-{name}' in found, \
             f'missing AKD child configs/{folder}/akd-{name}'
+    assert {_rel(p) for p in _stage1_configs()} == EXPECTED_STAGE1
     for path in _all_configs():
         assert path.parent.name in METHODS, f'{_rel(path)}: unknown folder'
         if path.name.startswith('akd-'):
@@ -158,11 +203,16 @@ def _train_batch(path: Path, model) -> Dict[str, Any]:
         return seg_batch(model, size=(64, 64))
     # mmcv's deformable convolutions (RepPoints X101-DCN) need > 64 pixels.
     size = (128, 128) if 'reppoints' in path.name else (64, 64)
+    if 'dino' in path.name:
+        # DINO picks its 900 queries among the encoder's tokens (top-k):
+        # 224x224 gives the 4-scale student 28^2 + 14^2 + 7^2 + 4^2 = 1045
+        # (64x64: 85). About 20 s and 4 GB for the step on one CPU thread.
+        size = (224, 224)
     return det_batch(model, size=size)
 
 
 @pytest.mark.parametrize('path', [_param(p) for p in _all_configs()])
-def test_recipe_builds_and_trains_one_step(path):
+def test_recipe_builds_and_trains_one_step(path, runner_iter):
     torch.manual_seed(0)
     cfg = load_recipe(str(path))
     is_akd = path.name.startswith('akd-')
@@ -191,11 +241,28 @@ def test_recipe_builds_and_trains_one_step(path):
     ]
     if is_akd:
         assert isinstance(model.distiller, AvatarDistiller)
-        assert len(wrapped) == num_losses  # every loss reads the teacher
+        # Every loss reads the teacher; all but the excluded get Avatars.
+        excluded = cfg.model.distiller.get('exclude_losses') or []
+        assert len(wrapped) == num_losses - len(excluded)
         assert model.distiller.avatar_generator.num_avatars == 1
     else:
         assert type(model.distiller).__name__ == 'ConfigurableDistiller'
         assert not wrapped
+
+
+@pytest.mark.parametrize('path', [_param(p) for p in _stage1_configs()])
+def test_stage1_builds_and_trains_only_the_tokens(path):
+    """MasKD stage 1: one step on the frozen teacher; the tokens of each
+    of the 5 levels get a gradient, the teacher none."""
+    torch.manual_seed(0)
+    model = build_model(load_recipe(str(path)))
+    losses = train_step(model, _train_batch(path, model))
+    assert {f'loss_diversity_{i}' for i in range(5)} <= losses.keys()
+    for name, value in losses.items():
+        assert torch.isfinite(value).all(), f'{name} = {value}'
+    assert all(p.grad is None for p in model.architecture.parameters())
+    with_grad, trainable = grad_report(model.mask_modules)
+    assert with_grad == trainable == 5 * 5  # token + 2 convs x 2 each
 
 
 # ------------------------------------------------- AKD child = baseline + AKD
@@ -286,7 +353,7 @@ def _build_distiller(path: Path) -> nn.Module:
     """The distiller of a recipe, built alone (no student, teacher or
     checkpoint): what the Runner builds from ``model.distiller``."""
     cfg = Config.fromfile(str(path))
-    return MODELS.build(cfg.model.distiller)
+    return MODELS.build(disable_downloads(cfg.model.distiller))
 
 
 @pytest.mark.parametrize('baseline,akd', _akd_pairs())
@@ -306,12 +373,19 @@ def test_akd_child_builds_the_release_avatars(baseline, akd):
         [(release['type'], release['p'])]
 
     # Same losses, recorders and connectors as the baseline; every loss
-    # reads the teacher, so every one is wrapped.
+    # reads the teacher, so every one not excluded is wrapped, with the
+    # paper's factor unless the child names another.
+    options = Config.fromfile(str(akd)).model.distiller
+    excluded = options.get('exclude_losses') or []
+    uncertainty = options.get('uncertainty', RELEASE_UNCERTAINTY)
     assert list(distiller.distill_losses) == list(base.distill_losses)
     for name, loss in distiller.distill_losses.items():
+        if name in excluded:
+            assert type(loss) is type(base.distill_losses[name]), name
+            continue
         assert isinstance(loss, UncertaintyAwareKDLoss), name
         assert type(loss.base_loss) is type(base.distill_losses[name]), name
-        assert loss.uncertainty == RELEASE_UNCERTAINTY, name
+        assert loss.uncertainty == uncertainty, name
     for attr in ('student_recorders', 'teacher_recorders'):
         assert set(getattr(distiller, attr).recorders) == \
             set(getattr(base, attr).recorders), attr
@@ -352,7 +426,8 @@ def _zoo_config_of(url: str) -> List[str]:
 
 
 @pytest.mark.parametrize(
-    'path', [pytest.param(b, id=_rel(b)) for b, _ in _pairs()])
+    'path', [pytest.param(b, id=_rel(b)) for b, _ in _pairs()] +
+    [pytest.param(p, id=_rel(p)) for p in _stage1_configs()])
 def test_teacher_is_a_published_model_zoo_checkpoint(path):
     """`teacher_ckpt` is the mmdet/mmseg checkpoint of the teacher's config.
 
@@ -476,7 +551,7 @@ def test_readmes_list_every_config_and_no_unmeasured_number():
         readme = (CONFIGS / method / 'README.md').read_text()
         for path in (CONFIGS / method).glob('*.py'):
             assert path.name in readme, f'{method}/README.md: {path.name}'
-        cells = _reproduced_cells(readme)
+        cells = _reproduced_cells(readme)  # stage-1 configs included
         assert len(cells) == len(list((CONFIGS / method).glob('*.py')))
         problems = [
             sourced_number_problem(c, CONFIGS / method) for c in cells

@@ -1,0 +1,3 @@
+_base_ = './pkd_neck_dino-5scale-swin-l_dino-4scale-r50_8xb2-12e_coco.py'
+
+model = dict(distiller=dict(type='AvatarDistiller'))

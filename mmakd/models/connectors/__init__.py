@@ -1,0 +1,3 @@
+from .contiguous_connector import ContiguousConnector
+
+__all__ = ['ContiguousConnector']
