@@ -12,6 +12,11 @@
 4. :mod:`~mmakd_compat.mmakd_configs`: mmengine refuses ``mmakd::`` config
    names and does not find an editable install's configs; the three
    functions of its config lookup that decide are wrapped for ``mmakd``.
+5. :mod:`~mmakd_compat.onedl_forks`: on the ONEDL forks of OpenMMLab's
+   packages (``onedl-mmcv``, ``-mmengine``, ``-mmdetection``,
+   ``-mmsegmentation``), MMRazor's mmcv version gate is widened to the
+   fork's tested mmcv, and mmengine's package lookups find a project's fork
+   (``mmseg::`` configs); on OpenMMLab's own packages it does nothing.
 
 Each fix acts when the module it repairs is imported, through one finder on
 ``sys.meta_path`` (:func:`install`). ``pip install`` of mmakd puts
@@ -21,7 +26,7 @@ import ``mmrazor.models`` before a config's ``custom_imports`` is read) and
 mmdet's, mmseg's and MMRazor's ``train.py`` (which parse a config's
 ``_base_`` before its ``custom_imports``) work. That line imports this
 package only: ``os``, ``sys`` and ``importlib``, no torch and no mmengine
-(the modules of fixes 3 and 4 are imported when a module they fix is).
+(the modules of fixes 3 to 5 are imported when a module they fix is).
 Set ``MMAKD_NO_IMPORT_HOOK=1`` to switch the start-up hook off;
 ``import mmakd`` still applies every fix (to the modules already imported
 too, where a fix can be applied afterwards: all but the first).
@@ -36,7 +41,7 @@ import importlib.machinery
 import os
 import sys
 import types
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 from . import mmrazor_torch2
 
@@ -107,7 +112,7 @@ def _after_torch() -> None:
 
 
 def _after_exec(module: types.ModuleType) -> None:
-    """Runs the fix of a module that just executed (:data:`_AFTER_EXEC`).
+    """Runs the fixes of a module that just executed (:data:`_AFTER_EXEC`).
 
     An error here is the hook's own: it is turned into a warning and the
     hook is switched off (:func:`_switch_off`), so the import goes on.
@@ -116,21 +121,20 @@ def _after_exec(module: types.ModuleType) -> None:
         module: The module, executed.
     """
     try:
-        fixes = importlib.import_module(
-            f'{__name__}.{_AFTER_EXEC[module.__name__]}')
-        fixes.fix(module)
+        for name in _AFTER_EXEC[module.__name__]:
+            importlib.import_module(f'{__name__}.{name}').fix(module)
     except Exception as error:
         _switch_off(error)
 
 
-#: The modules fixed right after they executed, each with the module of
-#: this package whose ``fix(module)`` fixes it (imported only then, which
-#: keeps the start-up light).
-_AFTER_EXEC: Dict[str, str] = {
-    'mmengine.utils.package_utils': 'mmakd_configs',
-    'mmengine.config.utils': 'mmakd_configs',
-    'mmengine.config.config': 'mmakd_configs',
-    'mmrazor.registry.registry': 'razor_cfg_path',
+#: The modules fixed right after they executed, each with the modules of
+#: this package whose ``fix(module)`` fix it, in order (imported only then,
+#: which keeps the start-up light).
+_AFTER_EXEC: Dict[str, Tuple[str, ...]] = {
+    'mmengine.utils.package_utils': ('mmakd_configs', 'onedl_forks'),
+    'mmengine.config.utils': ('mmakd_configs', ),
+    'mmengine.config.config': ('mmakd_configs', ),
+    'mmrazor.registry.registry': ('razor_cfg_path', ),
 }
 
 
@@ -207,6 +211,11 @@ class CompatFinder:
                    ) -> Optional[importlib.machinery.ModuleSpec]:
         if fullname in mmrazor_torch2.GATED_MODULES:
             return mmrazor_torch2.find_spec(fullname, path)
+        if fullname == 'mmrazor':
+            from . import onedl_forks
+            spec = onedl_forks.find_spec(fullname, path)
+            if spec is not None:
+                return spec
         if fullname == 'torch':
             loader = _TorchLoader
         elif fullname in _AFTER_EXEC:
@@ -256,8 +265,9 @@ def apply_now() -> None:
     already imported, and the full checkpoint allow-list (mmakd imports
     mmengine anyway)."""
     install()
-    from . import mmakd_configs, razor_cfg_path
+    from . import mmakd_configs, onedl_forks, razor_cfg_path
     mmakd_configs.fix_imported()
+    onedl_forks.fix_imported()
     registry = sys.modules.get(razor_cfg_path.TARGET)
     if registry is not None:
         razor_cfg_path.fix(registry)

@@ -33,6 +33,7 @@ from torch import nn
 
 import mmakd  # noqa: F401  (compat fixes, strict teacher registration)
 from mmakd.utils import disable_downloads, load_config, resolve_cfg_paths
+from mmakd_compat import onedl_forks
 
 _Size = Tuple[int, int]
 
@@ -42,6 +43,23 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TESTS_DATA = osp.join(osp.dirname(osp.abspath(__file__)), 'data')
 #: A tiny SingleTeacherDistill config that trains in seconds on CPU.
 TOY_KD_CONFIG = osp.join(TESTS_DATA, 'toy_kd.py')
+#: Whether this environment has the ONEDL forks of OpenMMLab's packages
+#: (``make test-onedl``) instead of OpenMMLab's own.
+ON_ONEDL_FORKS = onedl_forks.active()
+
+
+def skip_on_onedl_forks(reason: str):
+    """Skips a test on the ONEDL forks, for an upstream difference.
+
+    Args:
+        reason: What the forks do differently, said in the skip.
+    """
+    import pytest
+    return pytest.mark.skipif(
+        ON_ONEDL_FORKS, reason=f'upstream difference on the ONEDL forks: '
+        f'{reason}')
+
+
 #: MMRazor's ChannelWiseDivergence at temperature 1, the tests' base loss.
 CWD = dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=1.0)
 

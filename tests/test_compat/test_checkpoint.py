@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_weights, build_toy_distill, toy_teacher_runner_cfg
+from helpers import (assert_weights, build_toy_distill, skip_on_onedl_forks,
+                     toy_teacher_runner_cfg)
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import Runner
@@ -122,6 +123,9 @@ class _GetattrAbuse:
         return getattr, (HistoryBuffer, '__init__')
 
 
+@skip_on_onedl_forks(
+    'onedl-mmengine loads a checkpoint that weights_only=True refuses with '
+    'weights_only=False after a warning')
 def test_objects_outside_the_allow_list_are_refused(teacher_ckpt, tmp_path):
     arbitrary = tmp_path / 'arbitrary.pth'
     torch.save(

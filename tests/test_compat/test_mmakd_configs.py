@@ -132,6 +132,8 @@ def test_the_wrappers_are_installed_once():
                          (config, 'get_installed_path'),
                          (hub, 'get_installed_path')):
         function = getattr(module, name)
+        if getattr(function, '__mmakd_onedl__', False):  # on the forks
+            function = function.__wrapped__
         assert getattr(function, '__mmakd_compat__', False), (module, name)
         assert not getattr(function.__wrapped__, '__mmakd_compat__', False)
     wrapped = Config.__dict__['_get_cfg_path']
@@ -197,11 +199,15 @@ def test_import_mmakd_fixes_an_imported_mmengine(tmp_path):
 def test_the_finder_routes_every_fixed_module():
     import mmakd_compat
     routed = mmakd_compat._AFTER_EXEC
-    assert {n for n, m in routed.items() if m == 'mmakd_configs'} == \
+    assert {n for n, m in routed.items() if 'mmakd_configs' in m} == \
         set(mmakd_configs.FIXES)
-    assert {n for n, m in routed.items() if m == 'razor_cfg_path'} == \
+    assert {n for n, m in routed.items() if 'razor_cfg_path' in m} == \
         {razor_cfg_path.TARGET}
-    assert set(routed.values()) == {'mmakd_configs', 'razor_cfg_path'}
+    assert {n for n, m in routed.items() if 'onedl_forks' in m} == \
+        {'mmengine.utils.package_utils'}
+    assert set().union(*routed.values()) == {
+        'mmakd_configs', 'onedl_forks', 'razor_cfg_path'
+    }
 
 
 def test_the_fixes_are_imported_with_what_they_fix():
