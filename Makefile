@@ -2,8 +2,11 @@
 PYTHON ?= python
 PYTEST ?= $(PYTHON) -m pytest
 
-.PHONY: install demo demo-quick lint test test-slow benchmark
+.PHONY: install demo demo-quick lint test test-slow test-onedl benchmark
 LINTED = mmakd mmakd_compat tools tests configs setup.py
+# `make test-onedl`: its own environment with the ONEDL forks of OpenMMLab's
+# packages (git-ignored, reused when complete).
+ONEDL_VENV ?= .venv-onedl
 
 install:
 	bash tools/install.sh
@@ -23,6 +26,11 @@ test: install lint
 
 test-slow: install
 	$(PYTEST) tests -m slow
+
+test-onedl:
+	test -x $(ONEDL_VENV)/bin/python || $(PYTHON) -m venv $(ONEDL_VENV)
+	STACK=onedl PYTHON=$(ONEDL_VENV)/bin/python bash tools/install.sh
+	$(ONEDL_VENV)/bin/python -m pytest tests
 
 benchmark: install
 	$(PYTHON) tools/analysis_tools/benchmark_avatars.py

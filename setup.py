@@ -18,10 +18,16 @@ MIM_FILES = ('configs', 'tools', 'model-index.yml')
 
 
 def parse_requirements(name: str) -> list:
-    """Reads ``requirements/<name>.txt`` without comments or blank lines."""
+    """Reads ``requirements/<name>.txt`` without comments or blank lines,
+    with the files it includes (``-r other.txt``)."""
     lines = (HERE / 'requirements' / f'{name}.txt').read_text().splitlines()
-    stripped = (re.sub(r'#.*', '', ln).strip() for ln in lines)
-    return [ln for ln in stripped if ln]
+    found = []
+    for line in (re.sub(r'#.*', '', ln).strip() for ln in lines):
+        if line.startswith('-r '):
+            found += parse_requirements(line[3:].strip()[:-len('.txt')])
+        elif line:
+            found.append(line)
+    return found
 
 
 def get_version() -> str:

@@ -2,10 +2,13 @@
 
 Exit status 0 when complete, 1 otherwise (what is missing goes to stderr).
 ``tools/install.sh`` runs it first, so that a second install is a quick no-op.
+``STACK=onedl`` (or ``--stack onedl``) checks the ONEDL forks of OpenMMLab's
+packages instead (``requirements/onedl*.txt``).
 """
 import argparse
 import importlib
 import importlib.metadata as metadata
+import os
 import sys
 from pathlib import Path
 
@@ -19,28 +22,71 @@ IMPORT_CHECKS = {
     'mmcv': ('mmcv.ops', ),
     'mmakd': ('mmakd', 'mmrazor.models')
 }
-SUMMARY = ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmsegmentation', 'mmrazor',
-           'mmakd')
+#: Per stack: the requirement files, the distributions of the summary and
+#: the name of its mmcv distribution.
+STACKS = {
+    'openmmlab': dict(
+        files=('build', 'mminstall', 'runtime', 'demo', 'tests'),
+        summary=('torch', 'mmengine', 'mmcv', 'mmdet', 'mmsegmentation',
+                 'mmrazor', 'mmakd'),
+        mmcv='mmcv'),
+    'onedl': dict(
+        files=('build', 'onedl-mminstall', 'onedl', 'demo', 'tests'),
+        summary=('torch', 'onedl-mmengine', 'onedl-mmcv', 'onedl-mmdetection',
+                 'onedl-mmsegmentation', 'mmrazor', 'mmakd'),
+        mmcv='onedl-mmcv'),
+}
+#: OpenMMLab's distributions that must not sit beside their forks: both
+#: install the same files, and uninstalling one deletes the other's.
+FORKED = {
+    'onedl-mmengine': 'mmengine',
+    'onedl-mmcv': 'mmcv',
+    'onedl-mmdetection': 'mmdet',
+    'onedl-mmsegmentation': 'mmsegmentation',
+}
 
 
-def requirements(only=None):
+def _lines(name):
+    """The requirement lines of requirements/<name>.txt, with its -r files."""
+    text = (ROOT / 'requirements' / f'{name}.txt').read_text()
+    found = []
+    for line in (ln.split('#')[0].strip() for ln in text.splitlines()):
+        if line.startswith('-r '):
+            found += _lines(line[3:].strip()[:-len('.txt')])
+        elif line:
+            found.append(line)
+    return found
+
+
+def requirements(only=None, stack='openmmlab'):
     """mmakd's pinned requirements, read from requirements/*.txt."""
     from packaging.requirements import Requirement
     lines = ['mmakd']
-    for name in ('build', 'mminstall', 'runtime', 'demo', 'tests'):
-        text = (ROOT / 'requirements' / f'{name}.txt').read_text()
-        lines += [ln.split('#')[0].strip() for ln in text.splitlines()]
-    reqs = [Requirement(ln) for ln in lines if ln]
+    for name in STACKS[stack]['files']:
+        lines += _lines(name)
+    reqs = [Requirement(ln) for ln in lines]
     return [r for r in reqs if only in (None, r.name)]
 
 
-def problems(only=None):
+def problems(only=None, stack='openmmlab'):
     """What is missing, of the wrong version, or fails to import."""
     try:
-        reqs = requirements(only)
+        reqs = requirements(only, stack)
     except ImportError:
         return ['packaging: not installed']
     found = []
+    if stack == 'onedl':
+        for fork, original in FORKED.items():
+            try:
+                metadata.version(fork)
+                version = metadata.version(original)
+            except metadata.PackageNotFoundError:
+                continue
+            found.append(
+                f'{original} {version}: OpenMMLab\'s distribution is '
+                f'installed beside {fork}, and both own the same files; '
+                'build the environment anew (removing it deletes the '
+                "fork's files too)")
     for req in reqs:
         try:
             version = metadata.version(req.name)
@@ -49,8 +95,9 @@ def problems(only=None):
             continue
         if not req.specifier.contains(version, prereleases=True):
             found.append(f'{req.name}: {version} installed, {req} required')
+    mmcv = STACKS[stack]['mmcv']
     for name, modules in IMPORT_CHECKS.items():
-        if found or only not in (None, name):
+        if found or only not in (None, mmcv if name == 'mmcv' else name):
             continue
         for module in modules:
             try:
@@ -75,12 +122,19 @@ def main():
     parser.add_argument('--quiet', action='store_true')
     parser.add_argument('--only', help='check one distribution, e.g. mmcv')
     parser.add_argument(
+        '--stack',
+        choices=sorted(STACKS),
+        default=os.environ.get('STACK') or 'openmmlab',
+        help='which packages: OpenMMLab\'s (default) or the ONEDL forks '
+        '(default: $STACK)')
+    parser.add_argument(
         '--summary', action='store_true', help='print installed versions')
     args = parser.parse_args()
     if args.summary:
-        print(', '.join(f'{n} {metadata.version(n)}' for n in SUMMARY))
+        print(', '.join(f'{n} {metadata.version(n)}'
+                        for n in STACKS[args.stack]['summary']))
         return 0
-    found = problems(args.only)
+    found = problems(args.only, args.stack)
     if not args.quiet:
         print('\n'.join(found) or 'all mmakd requirements are installed',
               file=sys.stderr if found else sys.stdout)

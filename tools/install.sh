@@ -4,15 +4,28 @@
 #
 #   bash tools/install.sh          # what `make install` runs
 #   TORCH_SPEC='torch==2.13.0' bash tools/install.sh
+#   STACK=onedl bash tools/install.sh   # the ONEDL forks instead
 #
 # A torch that is already installed (e.g. your CUDA build) is kept; torch is
-# installed only when missing. mmcv 2.1.0 has no wheel on PyPI for recent
-# torch: pip builds it from source (about 15 min on 2 cores) unless a wheel
-# built for your torch is on PIP_FIND_LINKS.
+# installed only when missing. mmcv 2.1.0 (onedl-mmcv 2.3.6 with
+# STACK=onedl) has no wheel on PyPI for recent torch: pip builds it from
+# source (about 15 min on 2 cores) unless a wheel built for your torch is on
+# PIP_FIND_LINKS.
+#
+# STACK=onedl installs onedl-mmengine, onedl-mmcv, onedl-mmdetection and
+# onedl-mmsegmentation (requirements/onedl*.txt) with MMRazor 1.0.0. Use it
+# in an environment without OpenMMLab's packages (e.g. `make test-onedl`'s
+# .venv-onedl): a fork and the package it forks own the same files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+export STACK=${STACK:-openmmlab}
+case "$STACK" in
+  openmmlab) MMCV=mmcv; MMINSTALL=mminstall; RUNTIME=runtime ;;
+  onedl) MMCV=onedl-mmcv; MMINSTALL=onedl-mminstall; RUNTIME=onedl ;;
+  *) echo "mmakd: STACK must be openmmlab or onedl, got '$STACK'" >&2; exit 2 ;;
+esac
 pip_install() { "$PYTHON" -m pip install --disable-pip-version-check "$@"; }
 
 if "$PYTHON" tools/check_env.py --quiet; then
@@ -28,17 +41,19 @@ if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
   pip_install "$TORCH_SPEC"
 fi
 
-echo "mmakd: installing mmengine"
-pip_install 'mmengine==0.10.7'
-
-if ! "$PYTHON" tools/check_env.py --quiet --only mmcv; then
-  echo "mmakd: installing mmcv 2.1.0 with compiled ops (source build if no wheel matches)"
-  MAX_JOBS=${MAX_JOBS:-$(nproc)} pip_install --no-build-isolation \
-    -r requirements/mminstall.txt
+if [ "$STACK" = openmmlab ]; then
+  echo "mmakd: installing mmengine"
+  pip_install 'mmengine==0.10.7'
 fi
 
-echo "mmakd: installing mmdet, mmsegmentation, mmrazor, the demo's and test tools, mmakd"
-pip_install -r requirements/runtime.txt -r requirements/demo.txt \
+if ! "$PYTHON" tools/check_env.py --quiet --only "$MMCV"; then
+  echo "mmakd: installing $MMCV with compiled ops (source build if no wheel matches)"
+  MAX_JOBS=${MAX_JOBS:-$(nproc)} pip_install --no-build-isolation \
+    -r "requirements/$MMINSTALL.txt"
+fi
+
+echo "mmakd: installing the detection and segmentation packages, mmrazor, the demo's and test tools, mmakd"
+pip_install -r "requirements/$RUNTIME.txt" -r requirements/demo.txt \
   -r requirements/tests.txt
 pip_install --no-build-isolation --no-deps -e .
 
