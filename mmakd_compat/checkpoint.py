@@ -87,7 +87,24 @@ def _history_buffer() -> type:
     return HistoryBuffer
 
 
-class _HistoryBufferOnDemand:
+class _OnDemandType(type):
+    """The stand-in's class: its missing attributes are ``HistoryBuffer``'s.
+
+    A checkpoint's ``HistoryBuffer`` refers to its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')``. Under mmakd's list that ``getattr``
+    is :func:`_history_buffer_method`; where another list supplies the
+    builtin ``getattr`` under the same name (``onedl-mmengine`` loads each
+    checkpoint inside ``torch.serialization.safe_globals`` of its own list),
+    the builtin gets the stand-in and finds the method here.
+    """
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith('__'):
+            raise AttributeError(name)
+        return getattr(_history_buffer(), name)
+
+
+class _HistoryBufferOnDemand(metaclass=_OnDemandType):
     """Stands in for ``HistoryBuffer`` in the allow-list until it is needed.
 
     Unpickling creates a ``HistoryBuffer`` with ``cls.__new__(cls)``; this

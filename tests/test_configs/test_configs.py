@@ -410,16 +410,31 @@ def _zoo_metafiles() -> Tuple[Tuple[str, str, str], ...]:
     return tuple(found)
 
 
+#: Where OpenMMLab's model zoo is served: its own host, and the mirror that
+#: the ONEDL forks' metafiles name instead (the same paths).
+ZOO_HOSTS = ('https://download.openmmlab.com/', 'https://mmassets.onedl.ai/')
+
+
+def _zoo_path(url: str) -> str:
+    """``url`` without its model-zoo host."""
+    for host in ZOO_HOSTS:
+        if url.startswith(host):
+            return url[len(host):]
+    return url
+
+
 def _zoo_config_of(url: str) -> List[str]:
-    """'pkg::config' of every mmdet/mmseg model-zoo entry with ``url``."""
+    """'pkg::config' of every mmdet/mmseg model-zoo entry with ``url`` (on
+    either model-zoo host)."""
     configs = []
+    path = _zoo_path(url)
     for pkg, _, text in _zoo_metafiles():
-        if url not in text:
+        if path not in text:
             continue
         data = yaml.safe_load(text)
         models = data.get('Models') if isinstance(data, dict) else data
         for model in models or []:
-            if model.get('Weights') == url:
+            if _zoo_path(model.get('Weights') or '') == path:
                 configs.append(
                     f"{pkg}::{model['Config'].split('configs/', 1)[1]}")
     return configs

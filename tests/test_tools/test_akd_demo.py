@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, skip_on_onedl_forks
 from mmengine.config import Config
 from mmrazor.registry import MODELS
 
@@ -224,6 +224,8 @@ def test_a_run_writes_its_command_and_output_to_its_log(tmp_path, capsys):
     assert open(path).read().splitlines()[1:] == ['shown too']
 
 
+@skip_on_onedl_forks('onedl-mmengine reads package metadata with '
+                     'importlib.metadata: no pkg_resources warning to silence')
 def test_the_pkg_resources_warning_alone_is_silenced():
     """mmengine reloads pkg_resources, which warns each time; the demo's
     filter silences that message and no other warning."""
