@@ -31,12 +31,13 @@ Each wrapper is installed when the module that defines the function is
 imported (:func:`fix`), or, if it already is, by :func:`fix_imported`, in
 every module that imported the function by name.
 """
-import functools
 import os.path as osp
 import re
 import sys
 import types
 from typing import Any, Callable, Dict, Optional, Tuple
+
+from .wrapping import marked, rebind, wrap_function
 
 __all__ = ['PACKAGE', 'FIXES', 'fix', 'fix_imported', 'is_mmakd_name']
 
@@ -53,11 +54,7 @@ def is_mmakd_name(cfg_path: Any) -> bool:
 
 
 def _marked(wrapper: Callable, original: Callable) -> Callable:
-    """``wrapper`` with ``original``'s name and docstring, its
-    ``__wrapped__`` and the mark of a wrapper."""
-    functools.update_wrapper(wrapper, original)
-    setattr(wrapper, _MARK, True)
-    return wrapper
+    return marked(wrapper, original, _MARK)
 
 
 def _wrap_package_and_cfg_path(original: Callable) -> Callable:
@@ -124,24 +121,7 @@ _CONFIG_MODULE = 'mmengine.config.config'
 
 def _fix_function(module: types.ModuleType, name: str,
                   factory: Callable) -> Optional[Tuple[Callable, Callable]]:
-    """Replaces ``module.<name>`` by its wrapper.
-
-    Args:
-        module: The module that defines the function.
-        name: The function's name.
-        factory: Makes the wrapper of the original function.
-
-    Returns:
-        (original, wrapper), or None if the attribute is missing.
-    """
-    current = getattr(module, name, None)
-    if current is None:
-        return None
-    if getattr(current, _MARK, False):
-        return current.__wrapped__, current
-    wrapper = factory(current)
-    setattr(module, name, wrapper)
-    return current, wrapper
+    return wrap_function(module, name, factory, _MARK)
 
 
 def _fix_config(module: types.ModuleType) -> None:
@@ -191,14 +171,8 @@ def fix_imported() -> None:
         if module is None:
             continue
         pair = _fix_function(module, attribute, factory)
-        if pair is None:
-            continue
-        original, wrapper = pair
-        for importer in importers:
-            other = sys.modules.get(importer)
-            if other is not None and getattr(other, attribute,
-                                             None) is original:
-                setattr(other, attribute, wrapper)
+        if pair is not None:
+            rebind(importers, attribute, *pair)
     config = sys.modules.get(_CONFIG_MODULE)
     if config is not None:
         _fix_config(config)

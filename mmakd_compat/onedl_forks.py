@@ -33,6 +33,8 @@ import types
 from importlib import metadata
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
+from .wrapping import marked, rebind, wrap_function
+
 __all__ = [
     'FORKS', 'TESTED_MMCV', 'GATED_MODULE', 'active', 'fork_of', 'find_spec',
     'fix', 'fix_imported'
@@ -159,9 +161,7 @@ def _fork_package_path(project: str) -> Optional[str]:
 
 
 def _marked(wrapper: Callable, original: Callable) -> Callable:
-    functools.update_wrapper(wrapper, original)
-    setattr(wrapper, _MARK, True)
-    return wrapper
+    return marked(wrapper, original, _MARK)
 
 
 def _wrap_is_installed(original: Callable) -> Callable:
@@ -192,18 +192,6 @@ _TARGETS = (
 )
 
 
-def _wrap(module: types.ModuleType, name: str,
-          factory: Callable) -> Optional[Tuple[Callable, Callable]]:
-    current = getattr(module, name, None)
-    if current is None:
-        return None
-    if getattr(current, _MARK, False):
-        return current.__wrapped__, current
-    wrapper = factory(current)
-    setattr(module, name, wrapper)
-    return current, wrapper
-
-
 def fix(module: types.ModuleType) -> None:
     """Wraps ``is_installed`` and ``get_installed_path`` of
     ``mmengine.utils.package_utils`` (just executed), once, where a fork is
@@ -215,7 +203,7 @@ def fix(module: types.ModuleType) -> None:
     if not active():
         return
     for name, factory, _ in _TARGETS:
-        _wrap(module, name, factory)
+        wrap_function(module, name, factory, _MARK)
 
 
 def fix_imported() -> None:
@@ -226,11 +214,6 @@ def fix_imported() -> None:
     if module is None or not active():
         return
     for name, factory, importers in _TARGETS:
-        pair = _wrap(module, name, factory)
-        if pair is None:
-            continue
-        original, wrapper = pair
-        for importer in importers:
-            other = sys.modules.get(importer)
-            if other is not None and getattr(other, name, None) is original:
-                setattr(other, name, wrapper)
+        pair = wrap_function(module, name, factory, _MARK)
+        if pair is not None:
+            rebind(importers, name, *pair)
