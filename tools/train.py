@@ -24,6 +24,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
+from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -103,14 +104,40 @@ def set_dist_defaults(cfg: Config) -> None:
             level=logging.WARNING)
 
 
+class CPUDistributedRunner(Runner):
+    """mmengine's Runner for distributed runs without CUDA: the model's
+    ``SyncBatchNorm`` layers become ``BatchNorm`` before DDP wraps it.
+
+    PyTorch's DDP refuses ``SyncBatchNorm`` on CPU ("SyncBatchNorm layers
+    only work with GPU modules"), and recipes use it: ``SyncBN`` norms, and
+    mmdet's RTMDet converts its own norms on more than one rank
+    (``use_syncbn=True``). mmengine reverts them for a single process only.
+    """
+
+    def wrap_model(self, model_wrapper_cfg: Optional[dict],
+                   model: torch.nn.Module) -> torch.nn.Module:
+        synced = sum(
+            isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+        if synced:
+            print_log(
+                f'No CUDA device: {synced} SyncBatchNorm layers run as '
+                'BatchNorm (statistics of each rank\'s own batch)',
+                logger='current',
+                level=logging.WARNING)
+            model = revert_sync_batchnorm(model)
+        return super().wrap_model(model_wrapper_cfg, model)
+
+
 def setup_cpu_distributed(cfg: Config) -> None:
     """Lets ``--launcher pytorch`` run without CUDA (``gloo`` backend).
 
     mmengine 0.10.7 calls ``torch.cuda.set_device`` before it starts the
     process group, and wraps the model in DDP with ``device_ids=[LOCAL_RANK]``;
-    both need CUDA. Without CUDA the process group is started here with
-    ``env_cfg.dist_cfg`` (the Runner then skips its own start) and DDP gets
-    ``device_ids=None``. Nothing changes when CUDA is available.
+    both need CUDA, and DDP refuses ``SyncBatchNorm`` on CPU. Without CUDA the
+    process group is started here with ``env_cfg.dist_cfg`` (the Runner then
+    skips its own start) and DDP gets ``device_ids=None``;
+    :func:`build_runner` then builds a :class:`CPUDistributedRunner`.
+    Nothing changes when CUDA is available.
 
     Raises:
         RuntimeError: if the config asks for ``nccl`` explicitly after
@@ -138,11 +165,15 @@ def setup_cpu_distributed(cfg: Config) -> None:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """Builds the runner: ``RUNNERS.build`` if cfg has ``runner_type``."""
+    """Builds the runner: ``RUNNERS.build`` if cfg has ``runner_type``, a
+    :class:`CPUDistributedRunner` for a distributed run without CUDA, else
+    mmengine's ``Runner``."""
     set_dist_defaults(cfg)
     setup_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
+    if cfg.launcher != 'none' and not torch.cuda.is_available():
+        return CPUDistributedRunner.from_cfg(cfg)
     return Runner.from_cfg(cfg)
 
 
