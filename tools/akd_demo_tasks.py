@@ -134,3 +134,29 @@ TASKS = {
         }),
 }
 DEMO_METHODS = ['no KD', 'CWD', 'CWD + AKD']
+
+#: Narrower detection students, candidates for a study that can tell
+#: methods apart (docs/study.md, "Choosing the detection student"): the
+#: R18-w8 student's backbone at width ``w`` (``w``, 2w, 4w channels), the
+#: rest (FPN 64, 1-conv head) as it is. Each adds 'no KD (w<w>)', 'CWD
+#: (w<w>)' and 'FGD (w<w>)' to the detection task.
+STUDENT_WIDTHS = (4, 2)
+
+
+def _narrower_students(methods: Dict[str, tuple]) -> Dict[str, tuple]:
+    """The base methods of ``methods`` with each :data:`STUDENT_WIDTHS`."""
+    found = {}
+    for width in STUDENT_WIDTHS:
+        for method in ('no KD', 'CWD', 'FGD'):
+            config, overrides = methods[method]
+            student = 'model.' if method == 'no KD' else \
+                'model.architecture.'
+            found[f'{method} (w{width})'] = (config, {
+                **overrides,
+                f'{student}backbone.base_channels': width,
+                f'{student}neck.in_channels': [width, 2 * width, 4 * width],
+            })
+    return found
+
+
+TASKS['det'].methods.update(_narrower_students(TASKS['det'].methods))
