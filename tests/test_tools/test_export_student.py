@@ -21,7 +21,7 @@ from typing import Dict, List
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, run_python
+from helpers import ON_ONEDL_FORKS, REPO_ROOT, run_python
 
 from mmakd_compat import DISABLE_ENV
 
@@ -34,6 +34,10 @@ SEG_AKD = CONFIGS / ('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
 EXPORT = osp.join(REPO_ROOT, 'tools', 'model_converters', 'export_student.py')
 #: A process in which nothing of mmakd is present.
 WITHOUT_MMAKD = {DISABLE_ENV: '1'}
+#: How MMRazor 1.0.0 stops without mmakd's fixes: at its torch gate; on the
+#: ONEDL forks before that, at its mmcv gate.
+UNFIXED_MMRAZOR_FAILS = 'is used but incompatible' if ON_ONEDL_FORKS \
+    else 'torch>=1.13'
 
 
 def _run_raw(cmd: List[str],
@@ -157,7 +161,7 @@ def test_the_import_hook_is_what_makes_mmrazor_train_py_work(tmp_path):
         str(tmp_path), '--cfg-options', 'model.teacher_ckpt=None'
     ], WITHOUT_MMAKD)
     assert proc.returncode != 0
-    assert 'torch>=1.13' in proc.stderr
+    assert UNFIXED_MMRAZOR_FAILS in proc.stderr
 
 
 def _export(config: Path, checkpoint: Path, out: Path) -> Dict[str, Path]:
@@ -269,7 +273,7 @@ def test_mmrazor_visualisers_start(tool):
     assert 'usage' in _run([sys.executable, str(MMRAZOR_TOOLS / tool), '-h'])
     proc = _run_raw([sys.executable, str(MMRAZOR_TOOLS / tool), '-h'],
                     WITHOUT_MMAKD)
-    assert proc.returncode != 0 and 'torch>=1.13' in proc.stderr
+    assert proc.returncode != 0 and UNFIXED_MMRAZOR_FAILS in proc.stderr
 
 
 # ------------------------------------------- export and guard, in process
