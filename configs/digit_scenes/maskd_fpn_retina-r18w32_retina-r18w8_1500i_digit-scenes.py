@@ -10,35 +10,23 @@
 #   with the probability head;
 # - each student FPN output through its own trainable 1x1 conv;
 # - loss weight 7 per level; the student's masks join after about one
-#   epoch (100 iterations of 94 per epoch here; the official 7,000 of the
-#   7,330 iterations of a COCO epoch at 16 images).
+#   epoch: at iteration 100, with 94 iterations an epoch here (the official
+#   7,000, with 7,330 iterations a COCO epoch at 16 images).
 # The official recipe also distils `bbox_head.retina_reg` with L1; Digit
 # Scenes' other distillations distil the FPN alone, and so does this one.
-_base_ = './retinanet_r18-w8_fpn_1500i_digit-scenes.py'
+# Student, teacher and teacher_ckpt are the CWD recipe's beside this file;
+# only the distiller differs.
+_base_ = './cwd_fpn_retina-r18w32_retina-r18w8_1500i_digit-scenes.py'
 
-# The teacher, retinanet_r18-w32_fpn_1500i_digit-scenes.py: the student with
-# the widths it narrows restored (tests/test_configs checks they agree).
-_teacher = {
-    **_base_.model,
-    'backbone': {**_base_.model.backbone, 'base_channels': 32},
-    'neck': {**_base_.model.neck, 'in_channels': [32, 64, 128]},
-    'bbox_head': {**_base_.model.bbox_head, 'stacked_convs': 4},
-}
-# Where tools/train.py writes the teacher and its tokens by default; pass
-# others with --cfg-options model.teacher_ckpt=PATH and
-# model.distiller.distill_losses.loss_maskd_fpn<i>.tokens_ckpt=PATH.
-teacher_ckpt = 'work_dirs/retinanet_r18-w32_fpn_1500i_digit-scenes/iter_1500.pth'  # noqa: E501
+# Where tools/train.py writes the tokens by default; pass others with
+# --cfg-options
+#     model.distiller.distill_losses.loss_maskd_fpn<i>.tokens_ckpt=PATH
 tokens_ckpt = 'work_dirs/maskd-tokens_fpn_retina-r18w32_300i_digit-scenes/iter_300.pth'  # noqa: E501
 
 _levels = range(3)
 model = dict(
-    _delete_=True,
-    _scope_='mmrazor',
-    type='FpnTeacherDistill',
-    architecture=dict(_scope_='mmdet', **_base_.model),
-    teacher=dict(_scope_='mmdet', **_teacher),
-    teacher_ckpt=teacher_ckpt,
     distiller=dict(
+        _delete_=True,
         type='ConfigurableDistiller',
         student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
         teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
@@ -75,6 +63,4 @@ model = dict(
                 preds_T=dict(from_student=False, recorder='fpn', data_idx=i))
             for i in _levels
         }))
-del _teacher, _levels
-
-find_unused_parameters = True
+del _levels
