@@ -80,6 +80,9 @@ def _history_buffer() -> type:
     name, so the class is also registered under its public alias
     ``mmengine.logging.HistoryBuffer``: unpickling checks the object it
     builds against the list's values, whichever of the two holds the name.
+    It registers on every call, not once: a load inside
+    ``torch.serialization.safe_globals`` (onedl-mmengine's) restores the
+    list as it was when the context ends (torch skips entries it has).
     """
     from mmengine.logging import HistoryBuffer
     allow_mmengine_checkpoints()

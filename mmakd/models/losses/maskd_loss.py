@@ -1,5 +1,7 @@
 """MasKDLoss: masked distillation with receptive tokens, MMRazor 1.x style."""
-from typing import Dict, Optional
+import functools
+import os
+from typing import Dict, Optional, Tuple
 
 import mmrazor.models  # noqa: F401  (MMRazor's own losses registered first)
 import torch
@@ -21,16 +23,49 @@ class TokensCheckpointMismatch(RuntimeError):
     """``tokens_ckpt`` holds no tokens that fit the loss."""
 
 
-def tokens_state_dict(checkpoint: Dict, level: int,
-                      filename: str) -> Dict[str, torch.Tensor]:
-    """The tokens of one level in a stage-1 checkpoint.
+@functools.lru_cache(maxsize=8)
+def _stage1_tokens(
+        filename: str,
+        stamp: Optional[Tuple[int, int]]) -> Dict[str, torch.Tensor]:
+    """The ``mask_modules.*`` tensors of a checkpoint, read once per file
+    version (``stamp``): a recipe's losses, one per level, read the same
+    file, which from mmakd's stage 1 also holds the whole teacher.
 
-    As the official loader: the keys that contain ``mask_modules`` with what
-    precedes it stripped (a stage-1 model of mmakd saves them at the top, the
-    official hook under ``module.``), then ``mask_modules.<level>.``.
+    As the official loader: the keys that contain ``mask_modules``, with
+    what precedes it stripped (a stage-1 model of mmakd saves them at the
+    top, the official hook under ``module.``).
+    """
+    checkpoint = read_checkpoint(filename, arg='tokens_ckpt')
+    state_dict = unwrapped_keys(checkpoint.get('state_dict', checkpoint))
+    return {
+        key[key.find(TOKENS_PREFIX):]: value
+        for key, value in state_dict.items() if TOKENS_PREFIX in key
+    }
+
+
+def stage1_tokens(filename: str) -> Dict[str, torch.Tensor]:
+    """:func:`_stage1_tokens` of a path (keyed on its size and time) or URL.
 
     Args:
-        checkpoint (dict): The checkpoint (with or without ``state_dict``).
+        filename (str): Path or URL of the checkpoint.
+
+    Returns:
+        dict: Every level's tokens, ``mask_modules.<level>.<name>``.
+    """
+    try:
+        info = os.stat(filename)
+        stamp = (info.st_mtime_ns, info.st_size)
+    except OSError:  # a URL (mmengine caches the download)
+        stamp = None
+    return _stage1_tokens(filename, stamp)
+
+
+def tokens_state_dict(tokens: Dict[str, torch.Tensor], level: int,
+                      filename: str) -> Dict[str, torch.Tensor]:
+    """The tokens of one level, from :func:`stage1_tokens`.
+
+    Args:
+        tokens (dict): Every level's tokens, ``mask_modules.<level>.*``.
         level (int): The level whose tokens are wanted.
         filename (str): The checkpoint's name, for the messages.
 
@@ -41,11 +76,6 @@ def tokens_state_dict(checkpoint: Dict, level: int,
         TokensCheckpointMismatch: The checkpoint has no tokens, or none for
             ``level``.
     """
-    state_dict = unwrapped_keys(checkpoint.get('state_dict', checkpoint))
-    tokens = {
-        key[key.find(TOKENS_PREFIX):]: value
-        for key, value in state_dict.items() if TOKENS_PREFIX in key
-    }
     if not tokens:
         raise TokensCheckpointMismatch(
             f'MasKDLoss: tokens_ckpt={filename!r} has no key containing '
@@ -170,8 +200,8 @@ class MasKDLoss(nn.Module):
                 another shape (``channels``, ``num_tokens``) or form
                 (``weight_mask``).
         """
-        checkpoint = read_checkpoint(filename, arg='tokens_ckpt')
-        state_dict = tokens_state_dict(checkpoint, self.level, filename)
+        state_dict = tokens_state_dict(
+            stage1_tokens(filename), self.level, filename)
         problems = state_dict_mismatches(self.tokens, state_dict, 'tokens')
         if problems:
             raise TokensCheckpointMismatch(
@@ -207,7 +237,7 @@ class MasKDLoss(nn.Module):
                 'connector to the teacher\'s shape')
         student, teacher = upcast(preds_S), upcast(preds_T.detach())
         masks = self.tokens.masks(teacher)
-        if self.custom_mask and self._uses_student_masks():
+        if self.custom_mask and self._uses_student_masks(self.iteration()):
             with torch.no_grad():
                 masks = masks * self.tokens.masks(student)
         if self.training:
@@ -227,14 +257,14 @@ class MasKDLoss(nn.Module):
             loss = per_channel.mean()
         return self.loss_weight * loss
 
-    def _uses_student_masks(self) -> bool:
-        if self.iteration() < self.custom_mask_warmup:
+    def _uses_student_masks(self, iteration: int) -> bool:
+        if iteration < self.custom_mask_warmup:
             return False
         if not self._student_masks_logged:
             self._student_masks_logged = True
             print_log(
                 f'MasKDLoss (level {self.level}): from iteration '
-                f'{self.iteration()} the masks are the teacher\'s times the '
+                f'{iteration} the masks are the teacher\'s times the '
                 'student\'s (custom_mask_warmup='
                 f'{self.custom_mask_warmup})',
                 logger='current')
