@@ -54,9 +54,11 @@ if TYPE_CHECKING:
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # The CPU budget of the demo and the study (the configs' own schedule, 1500
 # iterations, is for tools/train.py): every student gets the same budget.
+# With --study, each task's students get its Task.study_iters.
 TEACHER_ITERS, STUDENT_ITERS = 600, 300
-STUDY_STUDENT_ITERS = 900
 QUICK_TEACHER_ITERS, QUICK_STUDENT_ITERS = 200, 100
+# MasKD's stage 1 (its Digit Scenes config's own schedule).
+TOKENS_ITERS, QUICK_TOKENS_ITERS = 300, 100
 DATA_ROOT = osp.join(ROOT, 'data', 'digit_scenes')
 #: Each run's command and full output, in its work dir.
 RUN_LOG = 'console.log'
@@ -78,7 +80,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='a first look: fewer scenes and iterations')
     parser.add_argument('--study', action='store_true',
                         help='the study\'s methods, seeds 0 1 2, '
-                        f'{STUDY_STUDENT_ITERS} student iterations; the '
+                        'each task\'s study iterations; the '
                         'table adds per-seed values and the paired '
                         'difference from the base loss')
     parser.add_argument('--ablation', action='store_true',
@@ -86,8 +88,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'changed (N, p, no sigma), seeds 0 1 2')
     parser.add_argument('--iters', type=int,
                         help=f'student iterations (default: {STUDENT_ITERS},'
-                        f' {QUICK_STUDENT_ITERS} with --quick, '
-                        f'{STUDY_STUDENT_ITERS} with --study)')
+                        f' {QUICK_STUDENT_ITERS} with --quick; with --study '
+                        'each task\'s: ' + ', '.join(
+                            f'{t.study_iters} for {t.name}'
+                            for t in TASKS.values()) + ')')
+    parser.add_argument('--tokens-iters', type=int,
+                        help='iterations of MasKD\'s stage 1, the teacher\'s '
+                        f'receptive tokens (default: {TOKENS_ITERS}, '
+                        f'{QUICK_TOKENS_ITERS} with --quick)')
     parser.add_argument('--teacher-iters', type=int,
                         help=f'teacher iterations (default: {TEACHER_ITERS},'
                         f' {QUICK_TEACHER_ITERS} with --quick)')
@@ -116,9 +124,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                      f'expected some of {sorted(known)}')
     if args.seeds is None:
         args.seeds = [0, 1, 2] if args.study or args.ablation else [0]
-    if args.iters is None:
-        args.iters = QUICK_STUDENT_ITERS if args.quick else (
-            STUDY_STUDENT_ITERS if args.study else STUDENT_ITERS)
+    if args.iters is None and not args.study:
+        args.iters = QUICK_STUDENT_ITERS if args.quick else STUDENT_ITERS
+    if args.tokens_iters is None:
+        args.tokens_iters = QUICK_TOKENS_ITERS if args.quick \
+            else TOKENS_ITERS
     if args.teacher_iters is None:
         args.teacher_iters = QUICK_TEACHER_ITERS if args.quick \
             else TEACHER_ITERS
@@ -144,21 +154,36 @@ def _duration(seconds: float) -> str:
 
 @dataclass
 class Run:
-    """A training run of the demo (teacher or student), to make or reuse."""
+    """A training run of the demo, to make or reuse: the teacher, MasKD's
+    receptive tokens on it (``role='tokens'``) or a student."""
     task: Task
-    method: Optional[str]  # None for the teacher
+    method: Optional[str]  # None for the teacher and the tokens
     seed: int
     iters: int
     work_dir: str
     # Trained whatever is on disk (--retrain-teacher).
     fresh: bool = False
+    role: str = 'student'
+    # A student whose config reads MasKD's tokens (its ``tokens_ckpt``).
+    needs_tokens: bool = False
 
     @property
     def label(self) -> str:
         """What the run is, on its console line."""
-        if self.method is None:
+        if self.role == 'teacher':
             return f'teacher ({osp.basename(self.task.teacher)})'
+        if self.role == 'tokens':
+            return f'MasKD tokens ({osp.basename(self.task.tokens)})'
         return f'{self.method}, seed {self.seed}'
+
+    @property
+    def config(self) -> Tuple[str, dict]:
+        """The run's config file and what its method overrides in it."""
+        if self.role == 'teacher':
+            return self.task.teacher, {}
+        if self.role == 'tokens':
+            return self.task.tokens, {}
+        return self.task.methods[self.method]
 
     @property
     def done(self) -> bool:
@@ -234,8 +259,7 @@ class Progress:
 
     def _s_per_iter(self, run: Run) -> float:
         same = [(r, wall) for r, wall in self._trained
-                if (r.task.name, r.method is None) == (run.task.name,
-                                                       run.method is None)]
+                if (r.task.name, r.role) == (run.task.name, run.role)]
         measured = same or self._trained
         return sum(wall for _, wall in measured) / sum(
             r.iters for r, _ in measured)
@@ -294,24 +318,46 @@ def _data_root_overrides(cfg: 'Config', data_root: str) -> dict:
     return overrides
 
 
-def _config_and_overrides(run: Run, teacher_ckpt: Optional[str],
+def _config_and_overrides(run: Run, made_from: Dict[str, str],
                           data_root: str) -> Tuple[str, dict]:
     """A run's config and what it overrides: schedule, data and seed; a
-    student's method and teacher."""
+    student's method; the checkpoints it is made from.
+
+    Args:
+        run: The run.
+        made_from: The checkpoints of the runs it needs: ``teacher`` (for
+            the tokens and the students), ``tokens`` (for a student whose
+            config reads MasKD's tokens).
+        data_root: Digit Scenes' folder.
+    """
     from mmengine.config import Config
-    config, extra = (run.task.teacher, {}) if run.method is None else \
-        run.task.methods[run.method]
+    config, extra = run.config
     cfg = Config.fromfile(config)
     overrides = {
         **extra,
         **_schedule_overrides(cfg, run.iters),
         **_data_root_overrides(cfg, data_root), 'randomness.seed': run.seed
     }
+    teacher_ckpt, tokens_ckpt = made_from.get('teacher'), made_from.get(
+        'tokens')
     if teacher_ckpt and 'teacher_ckpt' in cfg.model:
         overrides['model.teacher_ckpt'] = teacher_ckpt
     if teacher_ckpt and 'teacher_ckpt' in cfg:  # for a truthful dump
         overrides['teacher_ckpt'] = teacher_ckpt
+    if tokens_ckpt:
+        losses = cfg.model.distiller.distill_losses
+        overrides.update({
+            f'model.distiller.distill_losses.{name}.tokens_ckpt': tokens_ckpt
+            for name, loss in losses.items() if 'tokens_ckpt' in loss
+        })
+        overrides['tokens_ckpt'] = tokens_ckpt
     return config, overrides
+
+
+def reads_tokens(config: str) -> bool:
+    """Whether a config distils with MasKD's tokens (has ``tokens_ckpt``)."""
+    from mmengine.config import Config
+    return 'tokens_ckpt' in Config.fromfile(config)
 
 
 def summarise(records: List[dict], task: Task) -> dict:
@@ -347,24 +393,28 @@ def _result_text(task: Task, result: dict) -> str:
     return f'{text} ({result["note"]})' if result.get('note') else text
 
 
-def _provenance(teacher_ckpt: Optional[str], data_root: str) -> dict:
+def _provenance(made_from: Dict[str, str], data_root: str) -> dict:
     """What a finished run on disk must have been made from to be reused."""
     provenance = dict(data_root=osp.abspath(data_root))
-    if teacher_ckpt:  # its file time: a retrained teacher is another
-        provenance['teacher'] = \
-            f'{teacher_ckpt}@{osp.getmtime(teacher_ckpt):.0f}'
+    # Each checkpoint with its file time: a retrained one is another.
+    for role, ckpt in made_from.items():
+        provenance[role] = f'{ckpt}@{osp.getmtime(ckpt):.0f}'
     return provenance
 
 
-def train_or_reuse(run: Run, teacher_ckpt: Optional[str],
+def train_or_reuse(run: Run, made_from: Dict[str, str],
                    args: argparse.Namespace,
                    progress: Progress) -> Optional[dict]:
     """Reuses a finished run on disk, or trains it.
 
+    Args:
+        made_from: The checkpoints it needs (see
+            :func:`_config_and_overrides`).
+
     Returns:
         dict | None: The run's summary; None if its training failed.
     """
-    provenance = _provenance(teacher_ckpt, args.data_root)
+    provenance = _provenance(made_from, args.data_root)
     cached = None if run.fresh else _cached(run.work_dir, provenance)
     if cached:
         progress.begin(f'{run.label}: reusing {run.work_dir}:')
@@ -373,7 +423,7 @@ def train_or_reuse(run: Run, teacher_ckpt: Optional[str],
     progress.begin(f'{run.label}: training {run.iters} '
                    f'iterations{_again(run.work_dir)} ...')
     try:
-        result = _train(run, teacher_ckpt, args)
+        result = _train(run, made_from, args)
     except RuntimeError as err:
         progress.fail(str(err), osp.join(run.work_dir, RUN_LOG))
         return None
@@ -382,21 +432,21 @@ def train_or_reuse(run: Run, teacher_ckpt: Optional[str],
     return result
 
 
-def _train(run: Run, teacher_ckpt: Optional[str],
+def _train(run: Run, made_from: Dict[str, str],
            args: argparse.Namespace) -> dict:
     """Trains a run in its own tools/train.py process; returns its summary.
 
     Raises:
         RuntimeError: The run failed or logged no result.
     """
-    config, overrides = _config_and_overrides(run, teacher_ckpt,
+    config, overrides = _config_and_overrides(run, made_from,
                                               args.data_root)
     command = train_process.train_command(config, run.work_dir, overrides,
                                           args.tensorboard)
     log_dir = train_process.train(command, run.work_dir, RUN_LOG,
                                   args.verbose)
     result = summarise(train_process.read_scalars(log_dir), run.task)
-    if run.method is None:
+    if run.role != 'student':  # what the others are made from
         result['checkpoint'] = _last_checkpoint(run.work_dir)
     return result
 
@@ -420,8 +470,19 @@ def _student_dir(task: Task, method: str, seed: int,
     """A student's work_dir, in its teacher's."""
     slug = method.lower().replace(' + ', '+').replace(' ', '_').replace(
         '(', '').replace(')', '')
-    return osp.join(
-        _teacher_dir(task, args), f'{slug}_{args.iters}i_seed{seed}')
+    return osp.join(_teacher_dir(task, args),
+                    f'{slug}_{student_iters(task, args)}i_seed{seed}')
+
+
+def _tokens_dir(task: Task, args: argparse.Namespace) -> str:
+    """The work_dir of MasKD's tokens, in their teacher's."""
+    return osp.join(_teacher_dir(task, args),
+                    f'maskd_tokens_{args.tokens_iters}i')
+
+
+def student_iters(task: Task, args: argparse.Namespace) -> int:
+    """The students' iterations: ``--iters``, else the task's study's."""
+    return args.iters if args.iters is not None else task.study_iters
 
 
 def _cached(work_dir: str, provenance: dict) -> Optional[dict]:
@@ -465,7 +526,8 @@ def _mean_std(values: List[float], signed: bool = False) -> str:
                    if len(values) > 1 else '')
 
 
-def table(task: Task, teacher: dict, results: Dict[str, List[dict]]) -> str:
+def table(task: Task, teacher: dict, results: Dict[str, List[dict]],
+          tokens: Optional[dict] = None) -> str:
     """A markdown table of the task's results, mean and std over seeds.
 
     With several seeds, it also gives each seed's value and, for a
@@ -479,6 +541,8 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]]) -> str:
         teacher: The teacher's summary.
         results: Per method, the summaries of its seeds (with ``seed``,
             when some are missing, for the pairing).
+        tokens: MasKD's tokens' summary (the teacher validated on the
+            features they mask), a row under the teacher's.
     """
     seeds = max((len(r) for r in results.values()), default=1)
     if seeds == 1:
@@ -492,6 +556,11 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]]) -> str:
                  '| s/iter | runs |', '|---|---|---|---|---|---|---|',
                  f'| teacher | {teacher["metric"]:.3f} | | | | '
                  f'{teacher["s_per_iter"]:.3f} | 1 |']
+    if tokens:
+        blanks = '' if seeds == 1 else ' | | |'  # as the teacher's row
+        lines.append(f"| teacher through MasKD's tokens | "
+                     f'{tokens["metric"]:.3f} |{blanks} '
+                     f'{tokens["s_per_iter"]:.3f} | 1 |')
     for method, runs in results.items():
         values = [r['metric'] for r in runs]
         speed = statistics.mean(r['s_per_iter'] for r in runs)
@@ -663,39 +732,66 @@ def _chosen_tasks(args: argparse.Namespace) -> List[Tuple[Task, List[str]]]:
 
 def _plan(task: Task, methods: List[str],
           args: argparse.Namespace) -> List[Run]:
-    """The task's runs in the order they run: the teacher, then its students
-    seed-major (stopped early, every method has the same seeds done)."""
+    """The task's runs in the order they run: the teacher, MasKD's tokens if
+    a method reads them, then the students seed-major (stopped early, every
+    method has the same seeds done)."""
+    fresh = args.retrain_teacher
     teacher = Run(task, None, 0, args.teacher_iters, _teacher_dir(task, args),
-                  args.retrain_teacher)
-    return [teacher] + [
-        Run(task, method, seed, args.iters,
-            _student_dir(task, method, seed, args), args.retrain_teacher)
+                  fresh, role='teacher')
+    needs_tokens = {
+        method: reads_tokens(task.methods[method][0])
+        for method in methods
+    }
+    tokens = [
+        Run(task, None, 0, args.tokens_iters, _tokens_dir(task, args), fresh,
+            role='tokens')
+    ] if any(needs_tokens.values()) else []
+    return [teacher] + tokens + [
+        Run(task, method, seed, student_iters(task, args),
+            _student_dir(task, method, seed, args), fresh,
+            needs_tokens=needs_tokens[method])
         for seed in args.seeds for method in methods
     ]
 
 
 def run_task(runs: List[Run], args: argparse.Namespace,
              progress: Progress) -> Optional[dict]:
-    """Trains (or reuses) a task's teacher, then its students (``runs``,
-    from :func:`_plan`).
+    """Trains (or reuses) a task's teacher, MasKD's tokens on it if planned,
+    then its students (``runs``, from :func:`_plan`).
 
     Returns:
-        dict | None: ``teacher`` (its summary) and ``results`` (per method
-        with a finished run, the summaries of its seeds); None if the
-        teacher failed, and its students are skipped.
+        dict | None: ``teacher`` (its summary), ``tokens`` (theirs, if they
+        were planned and trained) and ``results`` (per method with a
+        finished run, the summaries of its seeds); None if the teacher
+        failed, and its students are skipped. Without the tokens, the
+        students that read them are skipped.
     """
-    teacher = train_or_reuse(runs[0], None, args, progress)
+    teacher = train_or_reuse(runs[0], {}, args, progress)
     if teacher is None:
         progress.skip(len(runs) - 1, f'{runs[0].task.name}: its teacher '
                       'failed; its students are skipped')
         return None
-    results: Dict[str, List[dict]] = {run.method: [] for run in runs[1:]}
-    for run in runs[1:]:
-        result = train_or_reuse(run, teacher['checkpoint'], args, progress)
+    made_from = dict(teacher=teacher['checkpoint'])
+    tokens = None
+    students = [run for run in runs[1:] if run.role == 'student']
+    if len(students) < len(runs) - 1:
+        tokens = train_or_reuse(runs[1], made_from, args, progress)
+    results: Dict[str, List[dict]] = {run.method: [] for run in students}
+    for run in students:
+        if run.needs_tokens and tokens is None:
+            progress.skip(1, f'{run.label}: skipped, MasKD\'s tokens failed')
+            continue
+        result = train_or_reuse(
+            run,
+            dict(made_from, tokens=tokens['checkpoint'])
+            if run.needs_tokens else made_from, args, progress)
         if result is not None:
             results[run.method].append(dict(result, seed=run.seed))
-    return dict(teacher=teacher,
-                results={m: done for m, done in results.items() if done})
+    entry = dict(teacher=teacher,
+                 results={m: done for m, done in results.items() if done})
+    if tokens is not None:
+        entry['tokens'] = tokens
+    return entry
 
 
 def report(all_results: Dict[str, dict], args: argparse.Namespace) -> str:
@@ -707,7 +803,8 @@ def report(all_results: Dict[str, dict], args: argparse.Namespace) -> str:
     suffix = '_quick' if args.quick else ('_study' if args.study else (
         '_ablation' if args.ablation else ''))
     tables = [
-        table(TASKS[name], entry['teacher'], entry['results'])
+        table(TASKS[name], entry['teacher'], entry['results'],
+              entry.get('tokens'))
         for name, entry in all_results.items()
     ]
     os.makedirs(args.work_dir, exist_ok=True)

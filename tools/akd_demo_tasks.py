@@ -6,7 +6,7 @@ overrides merged into it.
 """
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 CONFIGS = osp.join(
     osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
@@ -24,16 +24,26 @@ class Task:
     no_metric_means_zero: bool
     # Run-to-run noise of the 3-seed study at 300 iterations (docs/study.md).
     study_noise: str
+    #: The methods of ``--study`` and their student iterations there.
+    study_methods: List[str]
+    study_iters: int
     methods: Dict[str, tuple] = field(default_factory=dict)
+    #: MasKD's stage 1 (receptive tokens on the teacher), for the methods
+    #: whose config reads a ``tokens_ckpt``.
+    tokens: Optional[str] = None
 
     def __post_init__(self) -> None:
         """Adds the AKD variants of :func:`_akd_variants`."""
         self.methods.update(_akd_variants(self.methods['CWD + AKD'][0]))
+        unknown = [m for m in self.study_methods if m not in self.methods]
+        if unknown:
+            raise ValueError(f'{self.name}: study_methods {unknown} are '
+                             f'not among its methods {sorted(self.methods)}')
 
     @property
     def study(self) -> List[str]:
-        """The methods of ``--study`` that this task has."""
-        return [m for m in STUDY_METHODS if m in self.methods]
+        """The methods of ``--study``."""
+        return list(self.study_methods)
 
     @property
     def ablation(self) -> List[str]:
@@ -44,6 +54,21 @@ class Task:
 def _cfg(name: str) -> str:
     """A config file of ``configs/digit_scenes``."""
     return osp.join(CONFIGS, name)
+
+
+def _uncertainty_variants(base: str, akd_config: str) -> Dict[str, tuple]:
+    """``<base> + AKD`` in the paper's form, the released code's own form
+    (``'release'``) and without the uncertainty factor (``'none'``).
+
+    Each sets ``uncertainty`` itself: the AKD recipes' defaults differ
+    (MasKD's is the release's form, as its AKD recipe was released).
+    """
+    uncertainty = 'model.distiller.uncertainty'
+    return {
+        f'{base} + AKD': (akd_config, {uncertainty: 'paper'}),
+        f'{base} + AKD (no sigma)': (akd_config, {uncertainty: 'none'}),
+        f'{base} + AKD (release)': (akd_config, {uncertainty: 'release'}),
+    }
 
 
 def _akd_variants(akd_config: str) -> Dict[str, tuple]:
@@ -57,18 +82,13 @@ def _akd_variants(akd_config: str) -> Dict[str, tuple]:
     """
     generator = 'model.distiller.avatar_generator'
     return {
+        **_uncertainty_variants('CWD', akd_config),
         'CWD + AKD (N=4)': (akd_config, {f'{generator}.num_avatars': 4}),
         'CWD + AKD (p=0.05)': (akd_config, {
             f'{generator}.perturbation': dict(type='ElementDropout', p=0.05)
         }),
         'CWD + AKD (p=0.3)': (akd_config, {
             f'{generator}.perturbation': dict(type='ElementDropout', p=0.3)
-        }),
-        'CWD + AKD (no sigma)': (akd_config, {
-            'model.distiller.uncertainty': 'none'
-        }),
-        'CWD + AKD (release)': (akd_config, {
-            'model.distiller.uncertainty': 'release'
         }),
         'CWD + AKD (expected sigma)': (akd_config, {
             'model.distiller.sigma': 'expected'
@@ -79,10 +99,15 @@ def _akd_variants(akd_config: str) -> Dict[str, tuple]:
 ABLATION_METHODS = ['CWD + AKD (N=4)', 'CWD + AKD (p=0.05)',
                     'CWD + AKD (p=0.3)', 'CWD + AKD (no sigma)']
 # Each '+ AKD' method is compared, seed by seed, with its base loss.
-STUDY_METHODS = [
+SEG_STUDY_METHODS = [
     'no KD', 'CWD', 'CWD + AKD', 'CWD + AKD (no sigma)',
-    'CWD + AKD (release)', 'CWD + AKD (expected sigma)', 'CWD + AKD (p=0.3)',
-    'FGD', 'FGD + AKD'
+    'CWD + AKD (release)', 'CWD + AKD (expected sigma)', 'CWD + AKD (p=0.3)'
+]
+# Each base loss alone and with Avatars in the paper's form and in the two
+# forms that the segmentation study found best.
+DET_STUDY_METHODS = ['no KD'] + [
+    f'{base}{variant}' for base in ('CWD', 'FGD', 'MasKD')
+    for variant in ('', ' + AKD', ' + AKD (release)', ' + AKD (no sigma)')
 ]
 
 
@@ -95,6 +120,8 @@ TASKS = {
         _cfg('retinanet_r18-w32_fpn_1500i_digit-scenes.py'),
         True,
         'std 0.008-0.026 mAP',
+        DET_STUDY_METHODS,
+        300,
         methods={
             'no KD': (_cfg('retinanet_r18-w8_fpn_1500i_digit-scenes.py'),
                       {}),
@@ -109,9 +136,18 @@ TASKS = {
                   }),
             'FGD': (_cfg('fgd_fpn_retina-r18w32_retina-r18w8_1500i_'
                          'digit-scenes.py'), {}),
-            'FGD + AKD': (_cfg('akd-fgd_fpn_retina-r18w32_retina-r18w8_'
-                               '1500i_digit-scenes.py'), {}),
-        }),
+            **_uncertainty_variants(
+                'FGD',
+                _cfg('akd-fgd_fpn_retina-r18w32_retina-r18w8_1500i_'
+                     'digit-scenes.py')),
+            'MasKD': (_cfg('maskd_fpn_retina-r18w32_retina-r18w8_1500i_'
+                           'digit-scenes.py'), {}),
+            **_uncertainty_variants(
+                'MasKD',
+                _cfg('akd-maskd_fpn_retina-r18w32_retina-r18w8_1500i_'
+                     'digit-scenes.py')),
+        },
+        tokens=_cfg('maskd-tokens_fpn_retina-r18w32_300i_digit-scenes.py')),
     'seg':
     Task(
         'seg',
@@ -120,6 +156,8 @@ TASKS = {
         _cfg('pspnet_r18-w32-d4_1500i_digit-scenes.py'),
         False,
         'std 1.6-9.1 mIoU',
+        SEG_STUDY_METHODS,
+        900,
         methods={
             'no KD': (_cfg('pspnet_r18-w8-d4_1500i_digit-scenes.py'), {}),
             'CWD': (_cfg('cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'

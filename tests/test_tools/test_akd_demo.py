@@ -2,6 +2,7 @@
 tools/train.py process), and end to end."""
 import importlib.util
 import json
+import os
 import os.path as osp
 import re
 import shlex
@@ -117,25 +118,27 @@ def test_unknown_method_is_an_error_that_lists_the_known_ones(capsys):
     assert akd_demo.parse_args(['--methods', 'FGD']).methods == ['FGD']
 
 
-def test_study_and_ablation_choose_their_methods_and_seeds():
+def test_study_and_ablation_choose_their_methods_seeds_and_budgets():
     with pytest.raises(SystemExit):
         akd_demo.parse_args(['--study', '--ablation'])
-    det = akd_demo.TASKS['det']
+    det, seg = akd_demo.TASKS['det'], akd_demo.TASKS['seg']
     study = akd_demo.parse_args(['--study'])
     assert study.seeds == [0, 1, 2]
-    assert study.iters == akd_demo.STUDY_STUDENT_ITERS == 900
-    cwd_akd = [
-        'CWD + AKD', 'CWD + AKD (no sigma)', 'CWD + AKD (release)',
-        'CWD + AKD (expected sigma)', 'CWD + AKD (p=0.3)'
+    # docs/study.md: detection at 300 iterations, where distillation
+    # helps its student; segmentation at 900.
+    assert akd_demo.student_iters(det, study) == det.study_iters == 300
+    assert akd_demo.student_iters(seg, study) == seg.study_iters == 900
+    assert akd_demo.student_iters(
+        det, akd_demo.parse_args(['--study', '--iters', '5'])) == 5
+    forms = ['', ' + AKD', ' + AKD (release)', ' + AKD (no sigma)']
+    assert akd_demo._default_methods(det, study) == ['no KD'] + [
+        f'{base}{form}' for base in ('CWD', 'FGD', 'MasKD') for form in forms
     ]
-    assert akd_demo._default_methods(det, study) == [
-        'no KD', 'CWD', *cwd_akd, 'FGD', 'FGD + AKD'
+    assert akd_demo._default_methods(seg, study) == [
+        'no KD', 'CWD', 'CWD + AKD', 'CWD + AKD (no sigma)',
+        'CWD + AKD (release)', 'CWD + AKD (expected sigma)',
+        'CWD + AKD (p=0.3)'
     ]
-    # FGD is for detection only.
-    assert akd_demo._default_methods(akd_demo.TASKS['seg'], study) == [
-        'no KD', 'CWD', *cwd_akd
-    ]
-    assert akd_demo.parse_args(['--study', '--iters', '5']).iters == 5
     ablation = akd_demo.parse_args(['--ablation'])
     assert ablation.seeds == [0, 1, 2]
     assert ablation.iters == akd_demo.STUDENT_ITERS
@@ -146,6 +149,37 @@ def test_study_and_ablation_choose_their_methods_and_seeds():
     assert akd_demo._default_methods(det, akd_demo.parse_args([])) == [
         'no KD', 'CWD', 'CWD + AKD'
     ]
+
+
+def test_a_task_refuses_study_methods_it_does_not_have():
+    with pytest.raises(ValueError, match=r"x: study_methods \['FGD'\] are "
+                       'not among its methods'):
+        akd_demo.Task('x', 'mIoU', 'mIoU', 'teacher.py', False, '', ['FGD'],
+                      10, methods=dict(akd_demo.TASKS['seg'].methods))
+
+
+@pytest.mark.parametrize('base', ['FGD', 'MasKD'])
+def test_each_uncertainty_form_of_a_base_loss_is_set_by_its_method(base):
+    """'<base> + AKD' is the paper's form, whatever the recipe's default
+    (MasKD + AKD's is the release's)."""
+    det = akd_demo.TASKS['det']
+    expected = {
+        f'{base} + AKD': 'paper',
+        f'{base} + AKD (release)': 'release',
+        f'{base} + AKD (no sigma)': 'none'
+    }
+    assert sorted(m for m in det.methods
+                  if m.startswith(f'{base} + AKD')) == sorted(expected)
+    for method, uncertainty in expected.items():
+        config, overrides = det.methods[method]
+        cfg = Config.fromfile(config)
+        cfg.merge_from_dict(overrides)
+        for loss in cfg.model.distiller.distill_losses.values():
+            loss.pop('tokens_ckpt', None)  # tokens are not needed to build
+        distiller = MODELS.build(cfg.model.distiller)
+        forms = {loss.uncertainty
+                 for loss in distiller.distill_losses.values()}
+        assert forms == {uncertainty}, method
 
 
 @pytest.mark.parametrize('task', ['det', 'seg'])
@@ -190,8 +224,23 @@ def test_a_run_is_reused_only_with_the_same_data_and_teacher(tmp_path):
     assert akd_demo._cached(str(tmp_path), made)['metric'] == 0.5
     assert akd_demo._cached(str(tmp_path / 'none'), made) is None
     for changed in (dict(made, data_root='/data/b'),
-                    dict(made, teacher='/t/iter_2.pth@200')):
+                    dict(made, teacher='/t/iter_2.pth@200'),
+                    dict(made, tokens='/k/iter_2.pth@100')):
         assert akd_demo._cached(str(tmp_path), changed) is None
+
+
+def test_provenance_names_each_checkpoint_with_its_file_time(tmp_path):
+    teacher, tokens = tmp_path / 'teacher.pth', tmp_path / 'tokens.pth'
+    teacher.write_text('')
+    tokens.write_text('')
+    os.utime(teacher, (100, 100))
+    os.utime(tokens, (200, 200))
+    assert akd_demo._provenance(
+        dict(teacher=str(teacher), tokens=str(tokens)), 'data') == dict(
+            data_root=osp.abspath('data'), teacher=f'{teacher}@100',
+            tokens=f'{tokens}@200')
+    assert akd_demo._provenance({}, 'data') == dict(
+        data_root=osp.abspath('data'))
 
 
 def test_a_missing_metric_is_zero_only_where_it_can_mean_zero():
@@ -249,10 +298,11 @@ def test_the_pkg_resources_warning_alone_is_silenced():
 def test_time_left_follows_the_speed_of_the_runs_trained(tmp_path):
     det, seg = akd_demo.TASKS['det'], akd_demo.TASKS['seg']
     plan = [
-        akd_demo.Run(det, None, 0, 600, str(tmp_path / 't')),
+        akd_demo.Run(det, None, 0, 600, str(tmp_path / 't'), role='teacher'),
         akd_demo.Run(det, 'CWD', 0, 300, str(tmp_path / 's0')),
         akd_demo.Run(det, 'CWD', 1, 300, str(tmp_path / 's1')),
-        akd_demo.Run(seg, None, 0, 600, str(tmp_path / 'seg')),
+        akd_demo.Run(seg, None, 0, 600, str(tmp_path / 'seg'),
+                     role='teacher'),
     ]
     progress = akd_demo.Progress(plan, verbose=False)
     assert progress.time_left() == 'no time estimate yet'
@@ -373,16 +423,30 @@ def _args(tmp_path, *argv):
 
 @pytest.mark.parametrize('task,method', [('det', None), ('det', 'CWD'),
                                          ('det', 'CWD + AKD (p=0.05)'),
+                                         ('det', 'MasKD tokens'),
+                                         ('det', 'MasKD + AKD'),
                                          ('seg', 'CWD + AKD (N=4)')])
 def test_a_run_is_a_train_py_command_of_its_config_and_overrides(
         tmp_path, monkeypatch, task, method):
     """tools/train.py makes of the command the config that the overrides,
-    merged into it, make: the schedule, data, seed, method and teacher."""
-    args = _args(tmp_path, '--iters', '100', '--teacher-iters', '60')
+    merged into it, make: the schedule, data, seed, method, teacher and
+    MasKD's tokens."""
+    args = _args(tmp_path, '--iters', '100', '--teacher-iters', '60',
+                 '--tokens-iters', '40')
     task = akd_demo.TASKS[task]
     ckpt = str(tmp_path / 'teacher' / 'iter_60.pth') if method else None
-    run = akd_demo._plan(task, [method or 'CWD'], args)[1 if method else 0]
-    config, overrides = akd_demo._config_and_overrides(run, ckpt,
+    tokens = str(tmp_path / 'tokens' / 'iter_40.pth')
+    if method is None:
+        run = akd_demo._plan(task, ['CWD'], args)[0]
+        made_from = {}
+    elif method == 'MasKD tokens':
+        run = akd_demo._plan(task, ['MasKD'], args)[1]
+        made_from = dict(teacher=ckpt)
+    else:
+        run = akd_demo._plan(task, [method], args)[-1]
+        made_from = dict(teacher=ckpt, tokens=tokens) \
+            if run.needs_tokens else dict(teacher=ckpt)
+    config, overrides = akd_demo._config_and_overrides(run, made_from,
                                                        args.data_root)
     command = train_process.train_command(config, run.work_dir, overrides)
     # The log's first line, as a shell splits it, is the command.
@@ -393,7 +457,7 @@ def test_a_run_is_a_train_py_command_of_its_config_and_overrides(
     expected.work_dir = run.work_dir
     expected.launcher = 'none'
     assert cfg.to_dict() == expected.to_dict()
-    iters = 100 if method else 60
+    iters = dict(teacher=60, tokens=40, student=100)[run.role]
     full = Config.fromfile(config)
     assert cfg.train_cfg.max_iters == iters
     assert cfg.param_scheduler == akd_demo._schedule_overrides(
@@ -409,6 +473,13 @@ def test_a_run_is_a_train_py_command_of_its_config_and_overrides(
         assert cfg.model.teacher_ckpt == cfg.teacher_ckpt == ckpt
     else:
         assert 'teacher_ckpt' not in cfg.model
+    if method == 'MasKD + AKD':
+        assert run.needs_tokens and cfg.tokens_ckpt == tokens
+        losses = cfg.model.distiller.distill_losses.values()
+        assert [loss.tokens_ckpt for loss in losses] == [tokens] * 3
+        assert cfg.model.distiller.uncertainty == 'paper'
+    else:
+        assert not run.needs_tokens and 'tokens_ckpt' not in cfg
     if method == 'CWD + AKD (p=0.05)':
         assert cfg.model.distiller.avatar_generator.perturbation == dict(
             type='ElementDropout', p=0.05)
@@ -525,3 +596,75 @@ def test_a_failed_run_is_reported_and_the_other_runs_go_on(
     again = capsys.readouterr().out
     assert again.count('reusing') == 3 and again.count('training') == 1
     assert '| CWD | 0.500 | 0.250 | 1 |' in again
+
+
+def _fake_runs(tmp_path, monkeypatch, fail: str = '') -> dict:
+    """Every run is the stand-in for tools/train.py (a run whose work dir
+    starts with ``fail`` exits 3); returns each run's overrides, by the
+    name of its work dir."""
+    fake = tmp_path / 'fake_train.py'
+    fake.write_text(FAKE_TRAIN_PY)
+    (tmp_path / 'data').mkdir(exist_ok=True)
+    (tmp_path / 'data' / 'meta.json').write_text('{}')  # no data made
+    made = {}
+    real = train_process.train_command
+
+    def command(config, work_dir, overrides, tensorboard=False):
+        made[osp.basename(work_dir)] = overrides
+        if fail and osp.basename(work_dir).startswith(fail):
+            return [sys.executable, '-c', 'import sys; sys.exit(3)']
+        argv = real(config, work_dir, overrides, tensorboard)
+        return [sys.executable, str(fake),
+                *argv[argv.index(train_process.TRAIN_PY) + 1:]]
+
+    monkeypatch.setattr(train_process, 'train_command', command)
+    return made
+
+
+def _maskd_args(work_dir) -> list:
+    return ['--tasks', 'det', '--methods', 'CWD', 'MasKD', '--iters', '2',
+            '--teacher-iters', '2', '--tokens-iters', '3', '--work-dir',
+            str(work_dir), '--data-root', str(work_dir.parent / 'data')]
+
+
+def test_maskd_students_read_the_tokens_trained_on_their_teacher(
+        tmp_path, monkeypatch, capsys):
+    made = _fake_runs(tmp_path, monkeypatch)
+    argv = _maskd_args(tmp_path / 'work')
+    assert akd_demo.main(argv) == 0
+    out = capsys.readouterr().out
+    args = akd_demo.parse_args(argv)
+    det = akd_demo.TASKS['det']
+    teacher_dir = akd_demo._teacher_dir(det, args)
+    tokens_dir = akd_demo._tokens_dir(det, args)
+    assert tokens_dir == osp.join(teacher_dir, 'maskd_tokens_3i')
+    # The teacher, then the tokens on it, then the students.
+    runs = [line for line in out.splitlines() if ' det ' in line]
+    assert ' det 2/4 MasKD tokens (maskd-tokens_fpn_retina-r18w32_300i_' \
+        'digit-scenes.py): training 3 iterations' in runs[1]
+    teacher_ckpt = osp.join(teacher_dir, 'iter_2.pth')
+    tokens = made['maskd_tokens_3i']
+    assert tokens['model.teacher_ckpt'] == teacher_ckpt
+    assert tokens['train_cfg.max_iters'] == 3
+    student = made['maskd_2i_seed0']
+    assert student['model.teacher_ckpt'] == teacher_ckpt
+    assert student['tokens_ckpt'] == osp.join(tokens_dir, 'iter_3.pth')
+    assert student['model.distiller.distill_losses.loss_maskd_fpn2.'
+                   'tokens_ckpt'] == student['tokens_ckpt']
+    assert not any('tokens' in key for key in made['cwd_2i_seed0'])
+    assert "| teacher through MasKD's tokens | 0.500 | 0.250 | 1 |" in out
+    assert '| MasKD | 0.500 | 0.250 | 1 |' in out
+    # A second demo reuses the tokens, as it does the teacher.
+    made.clear()
+    assert akd_demo.main(argv) == 0
+    assert made == {} and capsys.readouterr().out.count('reusing') == 4
+
+
+def test_without_their_tokens_maskd_students_are_skipped(
+        tmp_path, monkeypatch, capsys):
+    _fake_runs(tmp_path, monkeypatch, fail='maskd_tokens')
+    assert akd_demo.main(_maskd_args(tmp_path / 'work')) == 1
+    out = capsys.readouterr().out
+    assert "MasKD, seed 0: skipped, MasKD's tokens failed" in out
+    assert '| CWD | 0.500 | 0.250 | 1 |' in out
+    assert '| MasKD |' not in out and 'through MasKD' not in out
