@@ -633,13 +633,20 @@ def plot(all_results: Dict[str, dict], path: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    most = max(len(entry['results']) for entry in all_results.values())
+    # Past matplotlib's 10 colours, two methods would share one.
+    colours = plt.get_cmap('tab10' if most <= 10 else 'tab20').colors
+    # Many methods: the legend beside the panel, not over the curves.
+    outside = most > 6
     fig, axes = plt.subplots(1, len(all_results), squeeze=False,
-                             figsize=(6 * len(all_results), 4.4))
+                             figsize=((8.5 if outside else 6) *
+                                      len(all_results), 4.4))
     for ax, (name, entry) in zip(axes[0], all_results.items()):
         task, teacher = TASKS[name], entry['teacher']
         seeds = max((len(runs) for runs in entry['results'].values()),
                     default=1)
         top = teacher['metric']
+        ax.set_prop_cycle(color=colours)
         for method, runs in entry['results'].items():
             steps, means, stds = _mean_curve(runs, task)
             if not steps:
@@ -662,7 +669,11 @@ def plot(all_results: Dict[str, dict], path: str) -> None:
         ax.set_xlabel('student iteration')
         ax.set_ylabel(f'validation {task.metric_label}')
         ax.grid(alpha=0.3)
-        ax.legend(loc='best', fontsize='small')
+        if outside:
+            ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
+                      fontsize='small')
+        else:
+            ax.legend(loc='best', fontsize='small')
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
