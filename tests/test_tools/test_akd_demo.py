@@ -668,3 +668,32 @@ def test_without_their_tokens_maskd_students_are_skipped(
     assert "MasKD, seed 0: skipped, MasKD's tokens failed" in out
     assert '| CWD | 0.500 | 0.250 | 1 |' in out
     assert '| MasKD |' not in out and 'through MasKD' not in out
+
+
+def test_curves_give_each_of_many_methods_its_own_colour(tmp_path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    det = akd_demo.TASKS['det']
+    runs = [dict(metric=0.5, curve=[(1, 0.4), (2, 0.5)])]
+    results = {method: runs for method in det.study}
+    assert len(results) > 10  # more than matplotlib's default colours
+    shown = []
+    real_savefig = plt.Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        shown.append(fig)
+        return real_savefig(fig, *args, **kwargs)
+
+    plt.Figure.savefig = keep
+    try:
+        akd_demo.plot(dict(det=dict(teacher=dict(metric=0.75, curve=[]),
+                                    results=results)),
+                      str(tmp_path / 'curves.png'))
+    finally:
+        plt.Figure.savefig = real_savefig
+    (ax, ) = shown[0].axes
+    *methods, teacher = ax.get_lines()
+    assert len(methods) == len(results)
+    assert len({line.get_color() for line in methods}) == len(results)
