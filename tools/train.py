@@ -141,11 +141,18 @@ def setup_cpu_distributed(cfg: Config) -> None:
 
     Raises:
         RuntimeError: if the config asks for ``nccl`` explicitly after
-            :func:`set_dist_defaults` (which needs CUDA).
+            :func:`set_dist_defaults` (which needs CUDA), or the launcher
+            is ``slurm`` or ``mpi``, whose start in mmengine picks a CUDA
+            device for each rank.
     """
-    if (cfg.launcher != 'pytorch' or torch.cuda.is_available()
+    if (cfg.launcher == 'none' or torch.cuda.is_available()
             or torch.distributed.is_initialized()):
         return
+    if cfg.launcher != 'pytorch':
+        raise RuntimeError(
+            f'No CUDA device: --launcher {cfg.launcher} needs one (mmengine '
+            'starts it with torch.cuda.set_device on each rank); on CPU use '
+            '--launcher pytorch, as tools/dist_train.sh does')
     dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
     backend = dist_cfg.get('backend', 'nccl')
     if backend == 'nccl':

@@ -104,6 +104,17 @@ def test_cpu_distributed_needs_gloo():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU machine')
+@pytest.mark.parametrize('launcher', ['slurm', 'mpi'])
+def test_cpu_distributed_names_the_launchers_that_need_cuda(launcher):
+    cfg = toy_config(**{'env_cfg.dist_cfg.backend': 'gloo'})
+    cfg.launcher = launcher
+    with pytest.raises(RuntimeError, match=f'--launcher {launcher} needs '
+                       'one .* on CPU use --launcher pytorch'):
+        train_py.setup_cpu_distributed(cfg)
+    assert 'model_wrapper_cfg' not in cfg
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU machine')
 def test_dist_defaults_choose_gloo_and_a_timeout(monkeypatch):
     logged = []
     monkeypatch.setattr(train_py, 'print_log',
