@@ -106,6 +106,32 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     assert again.count('reusing') == 1 + len(akd_demo.DEMO_METHODS)
 
 
+@pytest.mark.slow
+def test_demo_runs_maskd_end_to_end(tmp_path):
+    """The teacher, its receptive tokens and the MasKD students, each a real
+    tools/train.py run: the students load the tokens the demo trained."""
+    work_dir = tmp_path / 'work'
+    proc = run_demo('--quick', '--tasks', 'det', '--methods', 'MasKD',
+                    'MasKD + AKD (release)', '--iters', '2',
+                    '--teacher-iters', '2', '--tokens-iters', '2',
+                    '--work-dir', str(work_dir), '--data-root',
+                    str(tmp_path / 'data'), '--num-scenes', '24', '8')
+    out = proc.stdout
+    assert "| teacher through MasKD's tokens |" in out
+    for method in ('MasKD', 'MasKD + AKD (release)'):
+        assert out.count(f'| {method} |') == 1, out
+    teacher_dir = work_dir / 'det' / 'teacher_2i_quick'
+    tokens = json.loads(
+        (teacher_dir / 'maskd_tokens_2i' / 'result.json').read_text())
+    assert osp.exists(tokens['checkpoint'])
+    log = (teacher_dir / 'maskd_2i_seed0' / 'console.log').read_text()
+    assert f'tokens_ckpt={tokens["checkpoint"]}' in log.split('\n', 1)[0]
+    # The AKD student logged its Avatars' statistics.
+    log = (teacher_dir / 'maskd+akd_release_2i_seed0' /
+           'console.log').read_text()
+    assert 'akd_spread.maskd_fpn0' in log
+
+
 def test_unknown_method_is_an_error_that_lists_the_known_ones(capsys):
     with pytest.raises(SystemExit):
         akd_demo.parse_args(['--tasks', 'seg', '--methods', 'CWD+AKD'])
