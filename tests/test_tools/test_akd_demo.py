@@ -400,10 +400,26 @@ def test_table_pairs_each_akd_method_with_its_base_loss_seed_by_seed():
     assert akd_demo.base_method('CWD') is None
 
 
-def test_curves_one_point_per_validation_teacher_line_and_bands(tmp_path):
+def _plotted_axes(all_results: dict, tmp_path, monkeypatch):
+    """The one panel of the figure that ``akd_demo.plot`` saves."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    shown = []
+    real_savefig = plt.Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        shown.append(fig)
+        return real_savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Figure, 'savefig', keep)
+    akd_demo.plot(all_results, str(tmp_path / 'curves.png'))
+    (ax, ) = shown[0].axes
+    return ax
+
+
+def test_curves_one_point_per_validation_teacher_line_and_bands(
+        tmp_path, monkeypatch):
 
     # 100 iterations: validations at 34, 68 and 100, none at 99.
     cfg = Config.fromfile(akd_demo.TASKS['det'].methods['no KD'][0])
@@ -416,22 +432,9 @@ def test_curves_one_point_per_validation_teacher_line_and_bands(tmp_path):
         (34, 1.0), (68, 2.0), (100, 3.5)]
     runs = [dict(metric=v, curve=[(34, v - 2), (68, v - 1), (100, v)])
             for v in (10.0, 12.0, 14.0)]
-    shown = []
-    real_savefig = plt.Figure.savefig
-
-    def keep(fig, *args, **kwargs):
-        shown.append(fig)
-        return real_savefig(fig, *args, **kwargs)
-
-    plt.Figure.savefig = keep
-    try:
-        akd_demo.plot(dict(seg=dict(
-            teacher=dict(metric=60.0, curve=[]),
-            results={'CWD': runs, 'no KD': runs[:1]})),
-            str(tmp_path / 'curves.png'))
-    finally:
-        plt.Figure.savefig = real_savefig
-    (ax, ) = shown[0].axes
+    ax = _plotted_axes(dict(seg=dict(
+        teacher=dict(metric=60.0, curve=[]),
+        results={'CWD': runs, 'no KD': runs[:1]})), tmp_path, monkeypatch)
     assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 60.0
     cwd, no_kd, teacher = ax.get_lines()
     assert list(cwd.get_xdata()) == [34, 68, 100]
@@ -696,30 +699,14 @@ def test_without_their_tokens_maskd_students_are_skipped(
     assert '| MasKD |' not in out and 'through MasKD' not in out
 
 
-def test_curves_give_each_of_many_methods_its_own_colour(tmp_path):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
+def test_curves_give_each_of_many_methods_its_own_colour(
+        tmp_path, monkeypatch):
     det = akd_demo.TASKS['det']
     runs = [dict(metric=0.5, curve=[(1, 0.4), (2, 0.5)])]
     results = {method: runs for method in det.study}
     assert len(results) > 10  # more than matplotlib's default colours
-    shown = []
-    real_savefig = plt.Figure.savefig
-
-    def keep(fig, *args, **kwargs):
-        shown.append(fig)
-        return real_savefig(fig, *args, **kwargs)
-
-    plt.Figure.savefig = keep
-    try:
-        akd_demo.plot(dict(det=dict(teacher=dict(metric=0.75, curve=[]),
-                                    results=results)),
-                      str(tmp_path / 'curves.png'))
-    finally:
-        plt.Figure.savefig = real_savefig
-    (ax, ) = shown[0].axes
+    ax = _plotted_axes(dict(det=dict(teacher=dict(metric=0.75, curve=[]),
+                                     results=results)), tmp_path, monkeypatch)
     *methods, teacher = ax.get_lines()
     assert len(methods) == len(results)
     assert len({line.get_color() for line in methods}) == len(results)
