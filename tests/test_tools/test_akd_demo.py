@@ -16,6 +16,7 @@ from mmrazor.registry import MODELS
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
 import akd_demo  # noqa: E402
+import akd_demo_report  # noqa: E402
 import train_process  # noqa: E402
 
 
@@ -359,13 +360,13 @@ def test_time_left_follows_the_speed_of_the_runs_trained(tmp_path):
 def test_table_says_how_many_seeds_and_what_one_seed_means():
     task = akd_demo.TASKS['seg']
     teacher = dict(metric=67.0, s_per_iter=0.15)
-    one = akd_demo.table(task, teacher, {
+    one = akd_demo_report.table(task, teacher, {
         'no KD': [dict(metric=11.0, s_per_iter=0.05)],
         'CWD': [dict(metric=40.0, s_per_iter=0.1)]})
     assert '| seg | mIoU | s/iter | runs |' in one
     assert '| CWD | 40.000 | 0.100 | 1 |' in one
     assert 'one seed per method' in one and 'std 1.6-9.1 mIoU' in one
-    three = akd_demo.table(task, teacher, {
+    three = akd_demo_report.table(task, teacher, {
         'CWD': [dict(metric=m, s_per_iter=0.1) for m in (30.0, 40.0, 50.0)]
     })
     assert '| seg | mIoU (mean ± std) | per seed |' in three
@@ -381,7 +382,7 @@ def test_table_pairs_each_akd_method_with_its_base_loss_seed_by_seed():
     def runs(*values):
         return [dict(metric=v, s_per_iter=0.1) for v in values]
 
-    text = akd_demo.table(task, teacher, {
+    text = akd_demo_report.table(task, teacher, {
         'CWD': runs(0.5, 0.6, 0.55),
         'CWD + AKD (p=0.3)': runs(0.52, 0.59, 0.57),
         'FGD': runs(0.4, 0.5, 0.6),
@@ -395,13 +396,13 @@ def test_table_pairs_each_akd_method_with_its_base_loss_seed_by_seed():
     assert '| FGD + AKD | 0.433 ± 0.115 | 0.300, 0.500, 0.500 | ' \
         '-0.067 ± 0.058 | 0/3 |' in text
     assert '| no KD | 0.300 ± 0.000 | 0.300, 0.300, 0.300 |  |  |' in text
-    assert akd_demo.base_method('CWD + AKD (release)') == 'CWD'
-    assert akd_demo.base_method('FGD + AKD') == 'FGD'
-    assert akd_demo.base_method('CWD') is None
+    assert akd_demo_report.base_method('CWD + AKD (release)') == 'CWD'
+    assert akd_demo_report.base_method('FGD + AKD') == 'FGD'
+    assert akd_demo_report.base_method('CWD') is None
 
 
 def _plotted_axes(all_results: dict, tmp_path, monkeypatch):
-    """The one panel of the figure that ``akd_demo.plot`` saves."""
+    """The one panel of the figure that ``akd_demo_report.plot`` saves."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -413,7 +414,7 @@ def _plotted_axes(all_results: dict, tmp_path, monkeypatch):
         return real_savefig(fig, *args, **kwargs)
 
     monkeypatch.setattr(plt.Figure, 'savefig', keep)
-    akd_demo.plot(all_results, str(tmp_path / 'curves.png'))
+    akd_demo_report.plot(all_results, str(tmp_path / 'curves.png'))
     (ax, ) = shown[0].axes
     return ax
 

@@ -1,0 +1,224 @@
+"""The demo's report: the tables and the plots of its runs' results.
+
+``tools/akd_demo.py`` trains the runs; this module turns their summaries
+(per task: the teacher's, the tokens', and per method those of its seeds)
+into markdown tables, the validation curves and the statistics plots.
+"""
+import importlib.util
+import os.path as osp
+import statistics
+import types
+from typing import Callable, Dict, List, Optional, Tuple
+
+from akd_demo_tasks import TASKS, Task
+
+
+def base_method(method: str) -> Optional[str]:
+    """The base loss that a ``'<base> + AKD ...'`` method adds Avatars to."""
+    base, plus, _ = method.partition(' + AKD')
+    return base if plus else None
+
+
+def _mean_std(values: List[float], signed: bool = False) -> str:
+    """Mean, and ± standard deviation if there are several values."""
+    fmt = '{:+.3f}' if signed else '{:.3f}'
+    text = fmt.format(statistics.mean(values))
+    return text + (f' ± {statistics.stdev(values):.3f}'
+                   if len(values) > 1 else '')
+
+
+def table(task: Task, teacher: dict, results: Dict[str, List[dict]],
+          tokens: Optional[dict] = None) -> str:
+    """A markdown table of the task's results, mean and std over seeds.
+
+    With several seeds, it also gives each seed's value and, for a
+    ``'+ AKD'`` method whose base loss ran too, the paired difference from
+    the base loss (seed by seed, the same seeds in the same order) and on
+    how many seeds it was above. Below it, one line on what the number of
+    seeds allows to read from it.
+
+    Args:
+        task: The task.
+        teacher: The teacher's summary.
+        results: Per method, the summaries of its seeds (with ``seed``,
+            when some are missing, for the pairing).
+        tokens: MasKD's tokens' summary (the teacher validated on the
+            features they mask), a row under the teacher's.
+    """
+    seeds = max((len(r) for r in results.values()), default=1)
+    if seeds == 1:
+        lines = [f'| {task.name} | {task.metric_label} | s/iter | runs |',
+                 '|---|---|---|---|',
+                 f'| teacher | {teacher["metric"]:.3f} | '
+                 f'{teacher["s_per_iter"]:.3f} | 1 |']
+    else:
+        lines = [f'| {task.name} | {task.metric_label} (mean ± std) | '
+                 'per seed | minus base, paired (mean ± std) | above base '
+                 '| s/iter | runs |', '|---|---|---|---|---|---|---|',
+                 f'| teacher | {teacher["metric"]:.3f} | | | | '
+                 f'{teacher["s_per_iter"]:.3f} | 1 |']
+    if tokens:
+        blanks = '' if seeds == 1 else ' | | |'  # as the teacher's row
+        lines.append(f"| teacher through MasKD's tokens | "
+                     f'{tokens["metric"]:.3f} |{blanks} '
+                     f'{tokens["s_per_iter"]:.3f} | 1 |')
+    for method, runs in results.items():
+        values = [r['metric'] for r in runs]
+        speed = statistics.mean(r['s_per_iter'] for r in runs)
+        if seeds == 1:
+            lines.append(f'| {method} | {values[0]:.3f} | {speed:.3f} | '
+                         f'{len(runs)} |')
+            continue
+        per_seed = ', '.join(f'{v:.3f}' for v in values)
+        paired = above = ''
+        base = results.get(base_method(method))
+        if base and _seeds(base) == _seeds(runs):
+            diffs = [v - b['metric'] for v, b in zip(values, base)]
+            paired = _mean_std(diffs, signed=True)
+            above = f'{sum(d > 0 for d in diffs)}/{len(diffs)}'
+        lines.append(f'| {method} | {_mean_std(values)} | {per_seed} | '
+                     f'{paired} | {above} | {speed:.3f} | {len(runs)} |')
+    if seeds == 1:
+        lines.append(
+            f'\n{task.name}: one seed per method. Differences between the '
+            'students are within run-to-run noise unless clearly larger '
+            "than the study's (docs/study.md: "
+            f'{task.study_noise} over 3 seeds at 300 iterations); '
+            '`--seeds 0 1 2` gives mean ± std.')
+    else:
+        lines.append(f'\n{task.name}: {seeds} seeds per method, mean ± '
+                     'standard deviation over seeds; a "+ AKD" method minus '
+                     'its base loss, seed by seed.')
+    return '\n'.join(lines)
+
+
+def _seeds(runs: List[dict]) -> List[Optional[int]]:
+    """The seeds of the runs of a method, in order."""
+    return [r.get('seed') for r in runs]
+
+
+def _mean_curve(runs: List[dict], task: Task
+                ) -> Tuple[List[int], List[float], List[float]]:
+    """Steps, mean and standard deviation over seeds of the runs' curves.
+
+    A validation that logged no metric counts as 0 where that is what it
+    means (no detection passed the threshold); elsewhere the run is left
+    out.
+    """
+    curves = [dict(map(tuple, r['curve'])) for r in runs]
+    steps = sorted({step for curve in curves for step in curve})
+    if not task.no_metric_means_zero:
+        curves = [c for c in curves if c]
+    means, stds = [], []
+    for step in steps:
+        values = [c.get(step, 0.0) for c in curves]
+        means.append(statistics.mean(values) if values else 0.0)
+        stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
+    return steps, means, stds
+
+
+def plot(all_results: Dict[str, dict], path: str) -> None:
+    """Validation curves, one panel per task, all on the same axes.
+
+    Each student method is the mean over its seeds at each validation (one
+    point per validation), with a band of ± one standard deviation when
+    there are several seeds; the teacher's final value is a dashed line.
+    The y-axis starts at 0, so that run-to-run noise does not look like a
+    gap.
+
+    Args:
+        all_results (dict): Per task name, ``teacher`` (its summary) and
+            ``results`` (per method, the summaries of its seeds).
+        path (str): The PNG to write.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    most = max(len(entry['results']) for entry in all_results.values())
+    # Past matplotlib's 10 colours, two methods would share one.
+    colours = plt.get_cmap('tab10' if most <= 10 else 'tab20').colors
+    # Many methods: the legend beside the panel, not over the curves.
+    outside = most > 6
+    fig, axes = plt.subplots(1, len(all_results), squeeze=False,
+                             figsize=((8.5 if outside else 6) *
+                                      len(all_results), 4.4))
+    for ax, (name, entry) in zip(axes[0], all_results.items()):
+        task, teacher = TASKS[name], entry['teacher']
+        seeds = max((len(runs) for runs in entry['results'].values()),
+                    default=1)
+        top = teacher['metric']
+        ax.set_prop_cycle(color=colours)
+        for method, runs in entry['results'].items():
+            steps, means, stds = _mean_curve(runs, task)
+            if not steps:
+                continue
+            (line, ) = ax.plot(steps, means, marker='o', label=method)
+            if len(runs) > 1:
+                ax.fill_between(
+                    steps, [m - s for m, s in zip(means, stds)],
+                    [m + s for m, s in zip(means, stds)],
+                    color=line.get_color(), alpha=0.2, linewidth=0)
+            top = max([top] + [m + s for m, s in zip(means, stds)])
+        ax.axhline(teacher['metric'], color='black', linestyle='--',
+                   label='teacher (final)')
+        ax.set_ylim(0, 1.1 * top if top > 0 else 1)
+        ax.set_title(
+            f'Digit Scenes {name}: ' +
+            ('1 seed each: differences may be run-to-run noise'
+             if seeds == 1 else
+             f'mean ± std over {seeds} seeds'))
+        ax.set_xlabel('student iteration')
+        ax.set_ylabel(f'validation {task.metric_label}')
+        ax.grid(alpha=0.3)
+        if outside:
+            ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
+                      fontsize='small')
+        else:
+            ax.legend(loc='best', fontsize='small')
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _load_tool(relative: str) -> types.ModuleType:
+    """Imports a script of ``tools/`` as a module."""
+    path = osp.join(osp.dirname(osp.abspath(__file__)), relative)
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def plot_stats(all_results: Dict[str, dict], suffix: str, work_dir: str,
+               log: Callable[[str], None]) -> List[str]:
+    """Distill losses and AKD statistics of each task's students (seed 0
+    of every method that distils), with ``plot_akd_stats.py``.
+
+    Args:
+        all_results: As :func:`plot` takes them.
+        suffix: Of the file names, e.g. ``'_study'``.
+        work_dir: Where the PNGs go.
+        log: Prints a console line (why a task has no plot).
+
+    Returns:
+        list[str]: The PNGs written.
+    """
+    tool = _load_tool(osp.join('analysis_tools', 'plot_akd_stats.py'))
+    paths = []
+    for name, entry in all_results.items():
+        runs = [(method, runs[0]['work_dir'])
+                for method, runs in entry['results'].items()
+                if method != 'no KD' and runs[0].get('work_dir')]
+        if not runs:
+            continue
+        path = osp.join(work_dir, f'akd_stats_{name}{suffix}.png')
+        try:
+            tool.plot_stats([d for _, d in runs], path,
+                            labels=[m for m, _ in runs],
+                            title=f'Digit Scenes {name}')
+        except tool.NoStatistics as err:
+            log(f'{name}: no statistics plot: {err}')
+            continue
+        paths.append(path)
+    return paths
