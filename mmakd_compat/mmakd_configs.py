@@ -31,6 +31,7 @@ Each wrapper is installed when the module that defines the function is
 imported (:func:`fix`), or, if it already is, by :func:`fix_imported`, in
 every module that imported the function by name.
 """
+import functools
 import os.path as osp
 import re
 import sys
@@ -53,8 +54,7 @@ def is_mmakd_name(cfg_path: Any) -> bool:
     return isinstance(cfg_path, str) and cfg_path.startswith(_PREFIX)
 
 
-def _marked(wrapper: Callable, original: Callable) -> Callable:
-    return marked(wrapper, original, _MARK)
+_marked = functools.partial(marked, mark=_MARK)
 
 
 def _wrap_package_and_cfg_path(original: Callable) -> Callable:
@@ -119,11 +119,6 @@ _TARGETS = (
 _CONFIG_MODULE = 'mmengine.config.config'
 
 
-def _fix_function(module: types.ModuleType, name: str,
-                  factory: Callable) -> Optional[Tuple[Callable, Callable]]:
-    return wrap_function(module, name, factory, _MARK)
-
-
 def _fix_config(module: types.ModuleType) -> None:
     """Wraps ``Config._get_cfg_path`` of ``mmengine.config.config``."""
     config = getattr(module, 'Config', None)
@@ -139,7 +134,7 @@ def _fixer(attribute: str,
     """The fix of the module that defines ``attribute``."""
 
     def fix_module(module: types.ModuleType) -> None:
-        _fix_function(module, attribute, factory)
+        wrap_function(module, attribute, factory, _MARK)
 
     fix_module.__name__ = f'fix_{attribute}'
     return fix_module
@@ -170,7 +165,7 @@ def fix_imported() -> None:
         module = sys.modules.get(name)
         if module is None:
             continue
-        pair = _fix_function(module, attribute, factory)
+        pair = wrap_function(module, attribute, factory, _MARK)
         if pair is not None:
             rebind(importers, attribute, *pair)
     config = sys.modules.get(_CONFIG_MODULE)

@@ -160,8 +160,7 @@ def _fork_package_path(project: str) -> Optional[str]:
     return osp.dirname(spec.origin)
 
 
-def _marked(wrapper: Callable, original: Callable) -> Callable:
-    return marked(wrapper, original, _MARK)
+_marked = functools.partial(marked, mark=_MARK)
 
 
 def _wrap_is_installed(original: Callable) -> Callable:

@@ -578,18 +578,19 @@ def run_task(runs: List[Run], args: argparse.Namespace,
         return None
     made_from = dict(teacher=teacher['checkpoint'])
     tokens = None
-    students = [run for run in runs[1:] if run.role == 'student']
-    if len(students) < len(runs) - 1:
+    if len(runs) > 1 and runs[1].role == 'tokens':  # where _plan puts them
         tokens = train_or_reuse(runs[1], made_from, args, progress)
+    with_tokens = dict(made_from, tokens=tokens['checkpoint']) \
+        if tokens else None
+    students = [run for run in runs[1:] if run.role == 'student']
     results: Dict[str, List[dict]] = {run.method: [] for run in students}
     for run in students:
-        if run.needs_tokens and tokens is None:
+        if run.needs_tokens and with_tokens is None:
             progress.skip(1, f'{run.label}: skipped, MasKD\'s tokens failed')
             continue
-        result = train_or_reuse(
-            run,
-            dict(made_from, tokens=tokens['checkpoint'])
-            if run.needs_tokens else made_from, args, progress)
+        result = train_or_reuse(run,
+                                with_tokens if run.needs_tokens else made_from,
+                                args, progress)
         if result is not None:
             results[run.method].append(dict(result, seed=run.seed))
     entry = dict(teacher=teacher,

@@ -33,8 +33,7 @@ class Task:
     tokens: Optional[str] = None
 
     def __post_init__(self) -> None:
-        """Adds the AKD variants of :func:`_akd_variants`."""
-        self.methods.update(_akd_variants(self.methods['CWD + AKD'][0]))
+        """Checks that each study method is one of the task's."""
         unknown = [m for m in self.study_methods if m not in self.methods]
         if unknown:
             raise ValueError(f'{self.name}: study_methods {unknown} are '
@@ -77,12 +76,16 @@ def _akd_variants(akd_config: str) -> Dict[str, tuple]:
     More Avatars, a weaker and a stronger dropout, the Avatars without the
     uncertainty factor (which, dividing student and Avatar by sigma, also
     changes the temperature of CWD's softmax), the released code's own form
-    of the factor, and sigma from its closed form instead of the one drawn
-    Avatar.
+    of the factor, its per-tensor standardisation of student and Avatar
+    alike (``'official'``), and sigma from its closed form instead of the
+    one drawn Avatar.
     """
     generator = 'model.distiller.avatar_generator'
     return {
         **_uncertainty_variants('CWD', akd_config),
+        'CWD + AKD (official)': (akd_config, {
+            'model.distiller.uncertainty': 'official'
+        }),
         'CWD + AKD (N=4)': (akd_config, {f'{generator}.num_avatars': 4}),
         'CWD + AKD (p=0.05)': (akd_config, {
             f'{generator}.perturbation': dict(type='ElementDropout', p=0.05)
@@ -127,13 +130,9 @@ TASKS = {
                       {}),
             'CWD': (_cfg('cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
                          'digit-scenes.py'), {}),
-            'CWD + AKD': (_cfg('akd-cwd_fpn_retina-r18w32_retina-r18w8_'
-                               '1500i_digit-scenes.py'), {}),
-            'CWD + AKD (official)':
-            (_cfg('akd-cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
-                  'digit-scenes.py'), {
-                      'model.distiller.uncertainty': 'official'
-                  }),
+            **_akd_variants(
+                _cfg('akd-cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
+                     'digit-scenes.py')),
             'FGD': (_cfg('fgd_fpn_retina-r18w32_retina-r18w8_1500i_'
                          'digit-scenes.py'), {}),
             **_uncertainty_variants(
@@ -162,13 +161,9 @@ TASKS = {
             'no KD': (_cfg('pspnet_r18-w8-d4_1500i_digit-scenes.py'), {}),
             'CWD': (_cfg('cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
                          'digit-scenes.py'), {}),
-            'CWD + AKD': (_cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_'
-                               '1500i_digit-scenes.py'), {}),
-            'CWD + AKD (official)':
-            (_cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
-                  'digit-scenes.py'), {
-                      'model.distiller.uncertainty': 'official'
-                  }),
+            **_akd_variants(
+                _cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
+                     'digit-scenes.py')),
         }),
 }
 DEMO_METHODS = ['no KD', 'CWD', 'CWD + AKD']
