@@ -1,275 +1,64 @@
-"""Narrow fixes that MMRazor 1.0.0 and mmengine 0.10.7 need for mmakd.
+"""The narrow fixes that ``import mmakd`` applies to the OpenMMLab stack.
 
-1. :mod:`~mmakd_compat.mmrazor_torch2`: ``import mmrazor.models`` fails on
-   torch 2.x; two of its modules are compiled with their torch gate narrowed,
-   as upstream did after the release.
-2. :mod:`~mmakd_compat.checkpoint`: torch >= 2.6 refuses the checkpoints that
-   mmengine's Runner writes; exactly the globals they hold are allow-listed.
-3. :mod:`~mmakd_compat.razor_cfg_path`: MMRazor builds ``cfg_path``
-   sub-models with ``mmengine.hub.get_model``, which takes ``pkg::path``
-   only; its registry's lookup of that function is pointed at one that also
-   builds config files.
-4. :mod:`~mmakd_compat.mmakd_configs`: mmengine refuses ``mmakd::`` config
-   names and does not find an editable install's configs; the three
-   functions of its config lookup that decide are wrapped for ``mmakd``.
-5. :mod:`~mmakd_compat.onedl_forks`: on the ONEDL forks of OpenMMLab's
-   packages (``onedl-mmcv``, ``-mmengine``, ``-mmdetection``,
-   ``-mmsegmentation``), MMRazor's mmcv version gate is widened to the
-   fork's tested mmcv, and mmengine's package lookups find a project's fork
-   (``mmseg::`` configs); on OpenMMLab's own packages it does nothing.
+Nothing here runs unless ``mmakd`` is imported (by a config's
+``custom_imports``, by mmakd's tools, or by ``python -m mmakd.run SCRIPT``
+for another package's script). Each fix acts only where the installed
+versions are affected, records what it did (:func:`report`; ``python -m
+mmakd_compat`` prints it), and warns once, naming itself and
+``docs/process-changes.md``, where the installed version is affected but the
+fix cannot apply:
 
-Each fix acts when the module it repairs is imported, through one finder on
-``sys.meta_path`` (:func:`install`). ``pip install`` of mmakd puts
-``mmakd-import-hook.pth`` in site-packages, whose one line calls
-:func:`install` at interpreter start-up, so that MMRazor's own tools (which
-import ``mmrazor.models`` before a config's ``custom_imports`` is read) and
-mmdet's, mmseg's and MMRazor's ``train.py`` (which parse a config's
-``_base_`` before its ``custom_imports``) work. That line imports this
-package only: ``os``, ``sys`` and ``importlib``, no torch and no mmengine
-(the modules of fixes 3 to 5 are imported when a module they fix is).
-Set ``MMAKD_NO_IMPORT_HOOK=1`` to switch the start-up hook off;
-``import mmakd`` still applies every fix (to the modules already imported
-too, where a fix can be applied afterwards: all but the first).
+- ``mmrazor-torch2-gate`` (:mod:`~mmakd_compat.mmrazor_torch2`): MMRazor
+  1.0.0 does not import on torch 2.x; two of its modules are compiled with
+  their torch gate narrowed, as upstream did after the release.
+- ``mmrazor-mmcv-gate-onedl`` (:mod:`~mmakd_compat.onedl_forks`): on the
+  ONEDL fork of mmcv, MMRazor's mmcv gate is compiled with the fork's tested
+  version as its bound.
+- ``torch-weights-only`` (:mod:`~mmakd_compat.checkpoint`): torch >= 2.6
+  refuses the checkpoints mmengine's Runner writes; exactly the globals they
+  hold are allow-listed.
+- ``mmakd-config-names`` and ``mmakd-editable-configs``
+  (:mod:`~mmakd_compat.mmakd_configs`): ``mmakd::`` config names.
+- ``mmseg-configs-onedl`` (:mod:`~mmakd_compat.onedl_forks`): ``mmseg::``
+  config names on ``onedl-mmsegmentation``.
 
-The hook never makes an import fail. If it fails itself (while looking up a
-module, or while applying a fix after the module executed), it warns once,
-naming the error and ``MMAKD_NO_IMPORT_HOOK=1``, takes its finder off
-``sys.meta_path`` and does nothing more; the import goes on without it.
+The two source patches act through a finder that is on ``sys.meta_path``
+only while :func:`apply` imports MMRazor.
 """
-import importlib
-import importlib.machinery
-import os
-import sys
-import types
-from typing import Dict, Optional, Sequence, Tuple
+from . import checkpoint, mmakd_configs, mmrazor_torch2, onedl_forks, status
+from .source_patch import import_patched
+from .status import DOCS, FixState, report
 
-from . import mmrazor_torch2
-
-__all__ = [
-    'DISABLE_ENV', 'STARTUP_LINE', 'install', 'install_at_startup',
-    'apply_now'
-]
-
-#: Environment variable that switches the start-up hook off when set to a
-#: value other than '', '0' or 'false'.
-DISABLE_ENV = 'MMAKD_NO_IMPORT_HOOK'
-
-#: The line of ``mmakd-import-hook.pth`` (setup.py writes the file from it).
-#: It does nothing if mmakd_compat is gone (a stale file after a manual
-#: removal).
-STARTUP_LINE = "import importlib.util as u; u.find_spec('mmakd_compat') and __import__('mmakd_compat').install_at_startup()"  # noqa: E501
+__all__ = ['DOCS', 'FixState', 'apply', 'import_mmrazor', 'report']
 
 
-def _warn(message: str) -> None:
-    """Warns with ``message``; prints it if warnings are errors here.
-
-    Args:
-        message: The text of the warning.
-    """
-    import warnings
-    try:
-        warnings.warn(message, RuntimeWarning)
-    except Exception:  # -W error: a warning must not become the failure
-        sys.stderr.write(f'RuntimeWarning: {message}\n')
-
-
-def _switch_off(error: Exception) -> None:
-    """Takes every :class:`CompatFinder` off ``sys.meta_path`` and warns.
-
-    ``sys.meta_path`` is replaced by a new list rather than changed in place:
-    the finder may fail while importlib is iterating the list, and removing
-    an entry in place would make importlib skip the finder after it.
-
-    Args:
-        error: What the hook raised.
-    """
-    for finder in sys.meta_path:
-        if isinstance(finder, CompatFinder):
-            finder.off = True
-    sys.meta_path = [
-        f for f in sys.meta_path if not isinstance(f, CompatFinder)
-    ]
-    _warn(f"mmakd's start-up hook (mmakd_compat) failed and switched itself "
-          f'off: {type(error).__name__}: {error}. Imports go on without it, '
-          'so torch.load may refuse mmengine Runner checkpoints, '
-          'mmrazor.models may not import, and config files in `cfg_path` and '
-          '`mmakd::` config names may not resolve, until mmakd is imported. '
-          'Set '
-          f'{DISABLE_ENV}=1 to switch the hook off.')
+def import_mmrazor() -> None:
+    """Imports ``mmrazor.models`` with the source patches the installed
+    versions need (MMRazor's torch and mmcv gates), and records them."""
+    patches = onedl_forks.mmcv_gate_patches()
+    if not mmrazor_torch2.affected():
+        status.record(mmrazor_torch2.NAME, status.NOT_NEEDED,
+                      'MMRazor is not 1.0.0, or torch is 1.x')
+    elif mmrazor_torch2.missing():
+        status.cannot_apply(
+            mmrazor_torch2.NAME,
+            f'{", ".join(mmrazor_torch2.missing())} no longer hold the '
+            'torch gate, so `import mmrazor.models` may fail with '
+            '"`torch>=1.13` is not installed properly"')
+    else:
+        patches += mmrazor_torch2.PATCHES
+        status.record(
+            mmrazor_torch2.NAME, status.APPLIED,
+            'compiled with the torch gate narrowed to 1.13.x: ' +
+            ', '.join(mmrazor_torch2.GATED_MODULES))
+    import_patched('mmrazor.models', patches)
 
 
-def _after_torch() -> None:
-    """Registers the checkpoint allow-list once torch is imported.
-
-    An error here is the hook's own: it is turned into a warning and the
-    hook is switched off (:func:`_switch_off`), so ``import torch`` goes on.
-    """
-    try:
-        from .checkpoint import allow_mmengine_checkpoints_on_demand
-        allow_mmengine_checkpoints_on_demand()
-    except Exception as error:
-        _switch_off(error)
-
-
-def _after_exec(module: types.ModuleType) -> None:
-    """Runs the fixes of a module that just executed (:data:`_AFTER_EXEC`).
-
-    An error here is the hook's own: it is turned into a warning and the
-    hook is switched off (:func:`_switch_off`), so the import goes on.
-
-    Args:
-        module: The module, executed.
-    """
-    try:
-        for name in _AFTER_EXEC[module.__name__]:
-            importlib.import_module(f'{__name__}.{name}').fix(module)
-    except Exception as error:
-        _switch_off(error)
-
-
-#: The modules fixed right after they executed, each with the modules of
-#: this package whose ``fix(module)`` fix it, in order (imported only then,
-#: which keeps the start-up light).
-_AFTER_EXEC: Dict[str, Tuple[str, ...]] = {
-    'mmengine.utils.package_utils': ('mmakd_configs', 'onedl_forks'),
-    'mmengine.config.utils': ('mmakd_configs', ),
-    'mmengine.config.config': ('mmakd_configs', ),
-    'mmrazor.registry.registry': ('razor_cfg_path', ),
-}
-
-
-class _TorchLoader(importlib.machinery.SourceFileLoader):
-    """Imports torch as usual, then registers the checkpoint allow-list."""
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        """Executes torch (its own errors are raised as usual), then calls
-        :func:`_after_torch`, which raises nothing.
-
-        Args:
-            module: The new ``torch`` module.
-        """
-        super().exec_module(module)
-        _after_torch()
-
-
-class _FixingLoader(importlib.machinery.SourceFileLoader):
-    """Imports a module as usual, then applies its fix (:func:`_after_exec`,
-    which raises nothing)."""
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        """Executes the module (its own errors are raised as usual), then
-        applies its fix.
-
-        Args:
-            module: The new module.
-        """
-        super().exec_module(module)
-        _after_exec(module)
-
-
-class CompatFinder:
-    """Routes the modules that the fixes repair; every other import is
-    left to the rest of ``sys.meta_path``.
-
-    Attributes:
-        off: Set when the hook failed: the finder then finds nothing.
-    """
-
-    def __init__(self) -> None:
-        self.off = False
-
-    def find_spec(self,
-                  fullname: str,
-                  path: Optional[Sequence[str]],
-                  target: Optional[types.ModuleType] = None
-                  ) -> Optional[importlib.machinery.ModuleSpec]:
-        """The spec of a repaired module, None for any other.
-
-        An error of its own switches the hook off (:func:`_switch_off`) and
-        returns None: the rest of ``sys.meta_path`` imports the module.
-
-        Args:
-            fullname: The module's full name.
-            path: The parent package's ``__path__``, None for a top-level
-                module.
-            target: The module being reloaded, if any (unused).
-
-        Returns:
-            Optional[ModuleSpec]: The spec, or None to leave the module to
-            the next finder.
-        """
-        if self.off:
-            return None
-        try:
-            return self._find_spec(fullname, path)
-        except Exception as error:
-            _switch_off(error)
-            return None
-
-    @staticmethod
-    def _find_spec(fullname: str, path: Optional[Sequence[str]]
-                   ) -> Optional[importlib.machinery.ModuleSpec]:
-        if fullname in mmrazor_torch2.GATED_MODULES:
-            return mmrazor_torch2.find_spec(fullname, path)
-        if fullname == 'mmrazor':
-            from . import onedl_forks
-            spec = onedl_forks.find_spec(fullname, path)
-            if spec is not None:
-                return spec
-        if fullname == 'torch':
-            loader = _TorchLoader
-        elif fullname in _AFTER_EXEC:
-            loader = _FixingLoader
-        else:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is not None and type(
-                spec.loader) is importlib.machinery.SourceFileLoader:
-            spec.loader = loader(fullname, spec.origin)
-        return spec
-
-    def __repr__(self) -> str:
-        return 'mmakd_compat.CompatFinder()'
-
-
-def install() -> None:
-    """Puts :class:`CompatFinder` first on ``sys.meta_path`` (once).
-
-    If torch is already imported, its allow-list is registered now.
-    """
-    if not any(isinstance(f, CompatFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, CompatFinder())
-        if 'torch' in sys.modules:
-            _after_torch()
-
-
-def disabled() -> bool:
-    """Whether ``MMAKD_NO_IMPORT_HOOK`` switches the start-up hook off."""
-    value = os.environ.get(DISABLE_ENV, '').strip().lower()
-    return value not in ('', '0', 'false', 'no')
-
-
-def install_at_startup() -> None:
-    """What ``mmakd-import-hook.pth`` calls: :func:`install` unless
-    ``MMAKD_NO_IMPORT_HOOK`` is set. An error is a warning, not a failure of
-    the start-up."""
-    try:
-        if not disabled():
-            install()
-    except Exception as error:
-        _switch_off(error)
-
-
-def apply_now() -> None:
-    """Every fix, for ``import mmakd``: the finder, the fixes of the modules
-    already imported, and the full checkpoint allow-list (mmakd imports
-    mmengine anyway)."""
-    install()
-    from . import mmakd_configs, onedl_forks, razor_cfg_path
-    mmakd_configs.fix_imported()
-    onedl_forks.fix_imported()
-    registry = sys.modules.get(razor_cfg_path.TARGET)
-    if registry is not None:
-        razor_cfg_path.fix(registry)
-    from .checkpoint import allow_mmengine_checkpoints
-    allow_mmengine_checkpoints()
+def apply() -> None:
+    """Every fix, in the order ``import mmakd`` needs them: MMRazor first
+    (mmakd's modules import it), then the checkpoint allow-list and the
+    config names."""
+    import_mmrazor()
+    checkpoint.allow_mmengine_checkpoints()
+    mmakd_configs.apply()
+    onedl_forks.point_mmseg_at_the_fork()

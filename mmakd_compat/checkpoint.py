@@ -1,37 +1,33 @@
 """Let torch >= 2.6 load the checkpoints that mmengine's Runner writes.
 
 torch 2.6 made ``torch.load(weights_only=True)`` the default and mmengine
-0.10.7 calls ``torch.load`` without the argument. A Runner checkpoint holds,
-besides tensors, numpy scalars and arrays (``meta``, ``HistoryBuffer`` logs)
-and ``HistoryBuffer`` objects whose pickled state refers to their statistics
+0.10.7 calls ``torch.load`` without the argument (open-mmlab/mmengine#1655;
+the fix, #1650, is not released). A Runner checkpoint holds, besides tensors,
+numpy scalars and arrays (``meta``, ``HistoryBuffer`` logs) and
+``HistoryBuffer`` objects whose pickled state refers to their statistics
 methods through ``getattr(HistoryBuffer, 'mean')``. Those globals, and only
-those, are added to torch's allow-list: ``weights_only`` stays on for
-everything else.
+those, are added to torch's allow-list with torch's own
+``torch.serialization.add_safe_globals``; ``weights_only`` stays on for
+everything else, and ``getattr`` is replaced in the list by a function that
+returns ``HistoryBuffer``'s statistics methods and nothing else.
 
 Only torch >= 2.6 gets the list (:func:`needs_allow_list`). torch 2.4 and 2.5
 have ``add_safe_globals`` but load with ``weights_only=False`` by default, and
 they do not understand the list's ``(obj, 'name')`` entries: there nothing is
 registered.
-
-Two ways in:
-
-- :func:`allow_mmengine_checkpoints` registers the list at once (``import
-  mmakd`` does this; it imports mmengine).
-- :func:`allow_mmengine_checkpoints_on_demand` registers the same names right
-  after torch is imported, without importing mmengine: ``HistoryBuffer`` is
-  represented by a stand-in that imports the real class (and registers the
-  full list) the first time a checkpoint contains one. This is what the
-  start-up hook uses, so that a script that only imports torch (MMRazor's
-  ``convert_kd_ckpt_to_student.py``) loads Runner checkpoints.
 """
 import re
 import sys
 from typing import Any, Callable, List, Optional, Tuple, Union
 
+from . import status
+
+#: The fix's name (its section in docs/process-changes.md).
+NAME = 'torch-weights-only'
+
 # Registered by ``HistoryBuffer.__init__``; listed here because a checkpoint
 # may be loaded before any HistoryBuffer exists.
 _BUILTIN_STATISTICS = frozenset(('min', 'max', 'current', 'mean'))
-HISTORY_BUFFER = 'mmengine.logging.history_buffer.HistoryBuffer'
 #: The first torch whose ``torch.load`` defaults to ``weights_only=True``.
 WEIGHTS_ONLY_DEFAULT_SINCE = (2, 6)
 
@@ -73,60 +69,12 @@ def needs_allow_list(version: Optional[str] = None) -> bool:
     return parsed is not None and parsed >= WEIGHTS_ONLY_DEFAULT_SINCE
 
 
-def _history_buffer() -> type:
-    """mmengine's ``HistoryBuffer``, with the full allow-list registered.
-
-    torch keys its allow-list by name and the stand-in shares the class's
-    name, so the class is also registered under its public alias
-    ``mmengine.logging.HistoryBuffer``: unpickling checks the object it
-    builds against the list's values, whichever of the two holds the name.
-    It registers on every call, not once: a load inside
-    ``torch.serialization.safe_globals`` (onedl-mmengine's) restores the
-    list as it was when the context ends (torch skips entries it has).
-    """
-    from mmengine.logging import HistoryBuffer
-    allow_mmengine_checkpoints()
-    _add_safe_globals([(HistoryBuffer, 'mmengine.logging.HistoryBuffer')])
-    return HistoryBuffer
-
-
-class _OnDemandType(type):
-    """The stand-in's class: its missing attributes are ``HistoryBuffer``'s.
-
-    A checkpoint's ``HistoryBuffer`` refers to its statistics methods as
-    ``getattr(HistoryBuffer, 'mean')``. Under mmakd's list that ``getattr``
-    is :func:`_history_buffer_method`; where another list supplies the
-    builtin ``getattr`` under the same name (``onedl-mmengine`` loads each
-    checkpoint inside ``torch.serialization.safe_globals`` of its own list),
-    the builtin gets the stand-in and finds the method here.
-    """
-
-    def __getattr__(cls, name: str) -> Any:
-        if name.startswith('__'):
-            raise AttributeError(name)
-        return getattr(_history_buffer(), name)
-
-
-class _HistoryBufferOnDemand(metaclass=_OnDemandType):
-    """Stands in for ``HistoryBuffer`` in the allow-list until it is needed.
-
-    Unpickling creates a ``HistoryBuffer`` with ``cls.__new__(cls)``; this
-    stand-in returns a real ``HistoryBuffer`` instead, after importing it.
-    """
-
-    def __new__(cls, *args: Any) -> Any:
-        real = _history_buffer()
-        return real.__new__(real, *args)
-
-
 def _history_buffer_method(owner: Any, name: str) -> Callable:
     """Stands in for ``builtins.getattr`` while unpickling a checkpoint.
 
     Only ``HistoryBuffer``'s registered statistics methods can be fetched, so
     the allow-list does not open ``getattr`` on arbitrary objects.
     """
-    if owner is _HistoryBufferOnDemand:
-        owner = _history_buffer()
     history_buffer = sys.modules.get('mmengine.logging.history_buffer')
     if history_buffer is not None and owner is history_buffer.HistoryBuffer:
         allowed = _BUILTIN_STATISTICS.union(owner._statistics_methods)
@@ -164,36 +112,27 @@ def mmengine_checkpoint_globals() -> List[SafeGlobal]:
     ]
 
 
-def _add_safe_globals(entries: List[Any]) -> None:
-    """Adds ``entries`` to torch's safe globals; callers check
-    :func:`needs_allow_list` first.
-
-    Args:
-        entries: Objects, and ``(object, 'module.name')`` pairs.
-    """
-    import torch
-    torch.serialization.add_safe_globals(entries)
-
-
 def allow_mmengine_checkpoints() -> None:
     """Adds :func:`mmengine_checkpoint_globals` to torch's safe globals, on
-    torch >= 2.6 only (:func:`needs_allow_list`)."""
-    if needs_allow_list():
-        _add_safe_globals(mmengine_checkpoint_globals())
-
-
-def allow_mmengine_checkpoints_on_demand() -> None:
-    """The same names as :func:`allow_mmengine_checkpoints`, mmengine's
-    ``HistoryBuffer`` by a stand-in that imports it when a checkpoint needs
-    it, on torch >= 2.6 only (:func:`needs_allow_list`). Call it once torch
-    is imported (numpy comes with torch)."""
+    torch >= 2.6 only (:func:`needs_allow_list`), and records the outcome
+    under :data:`NAME`."""
     if not needs_allow_list():
+        status.record(NAME, status.NOT_NEEDED,
+                      'torch < 2.6 loads with weights_only=False')
         return
-    numpy_globals = _numpy_globals() if 'numpy' in sys.modules else []
-    # The stand-in also under its own name, so that it stays in the list's
-    # values once the real class takes over HISTORY_BUFFER.
-    _add_safe_globals([
-        _HistoryBufferOnDemand, (_HistoryBufferOnDemand, HISTORY_BUFFER),
-        *numpy_globals,
-        (_history_buffer_method, 'builtins.getattr')
-    ])
+    import torch
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is None:
+        status.cannot_apply(
+            NAME, f'torch {torch.__version__} has no '
+            'torch.serialization.add_safe_globals, so Runner checkpoints '
+            '(resume, load_from, teacher_ckpt) fail with "Weights only load '
+            'failed"')
+        return
+    entries = mmengine_checkpoint_globals()
+    add_safe_globals(entries)
+    status.record(
+        NAME, status.APPLIED,
+        f'{len(entries)} entries added to torch.serialization\'s safe '
+        'globals: HistoryBuffer, numpy reconstructors and dtypes, and '
+        "getattr restricted to HistoryBuffer's statistics")

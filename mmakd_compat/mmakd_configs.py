@@ -3,72 +3,50 @@
 mmakd ships its ``configs/`` as OpenMMLab packages do, under
 ``mmakd/.mim/configs`` (setup.py copies them into a wheel, or links them
 into the checkout for an editable install), with ``model-index.yml``. For
-mmengine to resolve ``_base_ = 'mmakd::cwd/<recipe>.py'``,
-``mmengine.hub.get_config('mmakd::...')`` and ``cfg_path='mmakd::...'``,
-three of its functions need to know mmakd:
+``_base_ = 'mmakd::cwd/<recipe>.py'``,
+``mmengine.hub.get_config('mmakd::...')`` and mmakd's algorithms'
+``cfg_path='mmakd::...'`` to resolve:
 
-1. ``mmengine.config.utils._get_package_and_cfg_path`` refuses every package
-   outside its table ``MODULE2PACKAGE`` (alias ``PKG2PROJECT``):
-   ``AssertionError: mmengine does not support to load mmakd config.`` The
-   table is not extended: mmengine's registries read it too, and expect
-   every listed package to provide ``<package>.utils.register_all_modules``
-   (a registry of a listed scope without import locations calls it, and
-   mmakd's ``avatar perturbation`` registry has scope ``mmakd``). The
-   function is wrapped instead, to accept ``mmakd::`` and pass every other
-   name to mmengine.
-2. ``mmengine.utils.get_installed_path('mmakd')`` joins the distribution's
-   location with the package name: in an editable install that is
-   site-packages, where mmakd is not. For ``mmakd`` the wrapper answers the
-   folder ``import mmakd`` loads (the checkout, or the wheel's install
-   folder); every other package goes to mmengine.
-3. ``Config._get_cfg_path`` gives every typed dict of a ``pkg::`` base the
-   scope ``pkg``. mmakd's configs set their own scopes (``default_scope`` of
-   the mmdet/mmseg base, ``_scope_='mmrazor'`` on the algorithm) and no
-   registry has scope ``mmakd``, so an ``mmakd::`` base gets no scope, as a
-   base given by its file path would.
-
-Each wrapper is installed when the module that defines the function is
-imported (:func:`fix`), or, if it already is, by :func:`fix_imported`, in
-every module that imported the function by name.
+1. ``mmakd-config-names``: mmengine accepts ``pkg::`` only for packages in
+   its table ``mmengine.config.utils.MODULE2PACKAGE`` (``AssertionError:
+   mmengine does not support to load mmakd config``). mmakd adds its own
+   entry, ``'mmakd': 'mmakd'``, as the table intends; mmengine's registries
+   then find :func:`mmakd.utils.register_all_modules`. mmengine also gives
+   every typed dict of a ``pkg::`` base the scope ``pkg``
+   (``Config._get_cfg_path``); mmakd's configs set their own scopes (the
+   mmdet/mmseg ``default_scope``, ``_scope_='mmrazor'`` on the algorithm),
+   so ``Config._get_cfg_path`` is wrapped to give an ``mmakd::`` base no
+   scope, as a base named by its path gets. Every other name is mmengine's.
+2. ``mmakd-editable-configs``: ``mmengine.utils.get_installed_path('mmakd')``
+   joins the distribution's location with the package name; for an editable
+   install that is site-packages, where mmakd is not. Only there (mmengine's
+   answer has no ``.mim/configs``), the function is wrapped to answer the
+   folder ``import mmakd`` loads for ``'mmakd'``, and mmengine's answer for
+   every other name.
 """
 import functools
 import os.path as osp
-import re
-import sys
-import types
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
+from . import status
 from .wrapping import marked, rebind, wrap_function
 
-__all__ = ['PACKAGE', 'FIXES', 'fix', 'fix_imported', 'is_mmakd_name']
+__all__ = ['PACKAGE', 'NAME', 'EDITABLE_NAME', 'apply', 'is_mmakd_name']
 
 #: The package whose configs the fix teaches mmengine.
 PACKAGE = 'mmakd'
 _PREFIX = PACKAGE + '::'
+#: The fixes' names (their sections in docs/process-changes.md).
+NAME = 'mmakd-config-names'
+EDITABLE_NAME = 'mmakd-editable-configs'
 #: Marks a wrapper, so that no function is wrapped twice.
 _MARK = '__mmakd_compat__'
+_marked = functools.partial(marked, mark=_MARK)
 
 
 def is_mmakd_name(cfg_path: Any) -> bool:
     """Whether ``cfg_path`` is an ``'mmakd::<path in configs>'`` name."""
     return isinstance(cfg_path, str) and cfg_path.startswith(_PREFIX)
-
-
-_marked = functools.partial(marked, mark=_MARK)
-
-
-def _wrap_package_and_cfg_path(original: Callable) -> Callable:
-    """``_get_package_and_cfg_path`` that also accepts ``mmakd::``."""
-
-    def _get_package_and_cfg_path(cfg_path: str) -> Tuple[str, str]:
-        if is_mmakd_name(cfg_path):
-            rest = cfg_path[len(_PREFIX):]
-            # mmengine's own checks of the form (its errors otherwise).
-            if '::' not in rest and re.match(r'\w*::\w*/\w*', cfg_path):
-                return PACKAGE, rest
-        return original(cfg_path)
-
-    return _marked(_get_package_and_cfg_path, original)
 
 
 def _package_folder() -> Optional[str]:
@@ -81,6 +59,17 @@ def _package_folder() -> Optional[str]:
     if spec is None or not spec.origin or not spec.has_location:
         return None
     return osp.dirname(spec.origin)
+
+
+def _wrap_cfg_path(original: Callable) -> Callable:
+    """``Config._get_cfg_path`` that gives an ``mmakd::`` base no scope."""
+
+    def _get_cfg_path(cfg_path: str,
+                      filename: str) -> Tuple[str, Optional[str]]:
+        path, scope = original(cfg_path, filename)
+        return path, (None if scope == PACKAGE else scope)
+
+    return _marked(_get_cfg_path, original)
 
 
 def _wrap_installed_path(original: Callable) -> Callable:
@@ -96,78 +85,72 @@ def _wrap_installed_path(original: Callable) -> Callable:
     return _marked(get_installed_path, original)
 
 
-def _wrap_cfg_path(original: Callable) -> Callable:
-    """``Config._get_cfg_path`` that gives an ``mmakd::`` base no scope."""
-
-    def _get_cfg_path(cfg_path: str,
-                      filename: str) -> Tuple[str, Optional[str]]:
-        path, scope = original(cfg_path, filename)
-        return path, (None if scope == PACKAGE else scope)
-
-    return _marked(_get_cfg_path, original)
-
-
-#: (module, attribute, wrapper factory, modules that import it by name).
-_TARGETS = (
-    ('mmengine.config.utils', '_get_package_and_cfg_path',
-     _wrap_package_and_cfg_path, ('mmengine.config.config',
-                                  'mmengine.hub.hub')),
-    ('mmengine.utils.package_utils', 'get_installed_path',
-     _wrap_installed_path, ('mmengine.utils', 'mmengine.config.config',
-                            'mmengine.hub.hub')),
-)
-_CONFIG_MODULE = 'mmengine.config.config'
-
-
-def _fix_config(module: types.ModuleType) -> None:
-    """Wraps ``Config._get_cfg_path`` of ``mmengine.config.config``."""
-    config = getattr(module, 'Config', None)
+def _add_table_entry() -> None:
+    """``MODULE2PACKAGE['mmakd'] = 'mmakd'`` and the scope of its bases."""
+    from mmengine.config import config as config_module
+    from mmengine.config import utils as config_utils
+    table = getattr(config_utils, 'MODULE2PACKAGE', None)
+    config = getattr(config_module, 'Config', None)
     found = config is not None and config.__dict__.get('_get_cfg_path')
-    if not isinstance(found, staticmethod) or getattr(found.__func__, _MARK,
-                                                      False):
+    if not isinstance(table, dict) or not isinstance(found, staticmethod):
+        status.cannot_apply(
+            NAME, 'mmengine.config.utils.MODULE2PACKAGE or '
+            'Config._get_cfg_path is gone, so `mmakd::` config names do not '
+            'resolve; name mmakd\'s configs by their file path instead')
         return
-    config._get_cfg_path = staticmethod(_wrap_cfg_path(found.__func__))
+    table.setdefault(PACKAGE, PACKAGE)
+    if not getattr(found.__func__, _MARK, False):
+        config._get_cfg_path = staticmethod(_wrap_cfg_path(found.__func__))
+    status.record(
+        NAME, status.APPLIED,
+        "MODULE2PACKAGE['mmakd'] = 'mmakd'; Config._get_cfg_path gives an "
+        'mmakd:: base no scope')
 
 
-def _fixer(attribute: str,
-           factory: Callable) -> Callable[[types.ModuleType], None]:
-    """The fix of the module that defines ``attribute``."""
-
-    def fix_module(module: types.ModuleType) -> None:
-        wrap_function(module, attribute, factory, _MARK)
-
-    fix_module.__name__ = f'fix_{attribute}'
-    return fix_module
+def _has_configs(folder: str) -> bool:
+    return osp.isdir(osp.join(folder, '.mim', 'configs'))
 
 
-#: What :func:`mmakd_compat.install`'s finder runs right after each module
-#: executed, by module name.
-FIXES: Dict[str, Callable[[types.ModuleType], None]] = {
-    name: _fixer(attribute, factory)
-    for name, attribute, factory, _ in _TARGETS
-}
-FIXES[_CONFIG_MODULE] = _fix_config
+#: Modules that import ``get_installed_path`` by name.
+_IMPORTERS = ('mmengine.utils', 'mmengine.config.config', 'mmengine.hub.hub')
 
 
-def fix(module: types.ModuleType) -> None:
-    """Applies the fix of ``module`` (one of :data:`FIXES`), once.
+def _find_editable_configs() -> None:
+    """Wraps ``get_installed_path`` where mmengine's answer for mmakd holds
+    no configs (an editable install)."""
+    from mmengine.utils import package_utils
+    original = getattr(package_utils, 'get_installed_path', None)
+    if original is None:
+        status.cannot_apply(
+            EDITABLE_NAME, 'mmengine.utils.package_utils.get_installed_path '
+            'is gone, so `mmakd::` config names may not resolve in an '
+            'editable install')
+        return
+    original = getattr(original, '__wrapped__', original)
+    try:
+        answer = original(PACKAGE)
+    except Exception:  # mmengine raises what pkg_resources raises
+        answer = None
+    if answer is not None and _has_configs(answer):
+        status.record(EDITABLE_NAME, status.NOT_NEEDED,
+                      f'mmengine finds mmakd\'s configs in {answer}')
+        return
+    folder = _package_folder()
+    if folder is None or not _has_configs(folder):
+        status.record(
+            EDITABLE_NAME, status.NOT_NEEDED,
+            'this mmakd has no .mim/configs (not installed with pip); name '
+            'its configs by their file path')
+        return
+    pair = wrap_function(package_utils, 'get_installed_path',
+                         _wrap_installed_path, _MARK)
+    rebind(_IMPORTERS, 'get_installed_path', *pair)
+    status.record(
+        EDITABLE_NAME, status.APPLIED,
+        f"get_installed_path('mmakd') answers {folder} (mmengine: {answer})")
 
-    Args:
-        module: The module, just executed.
-    """
-    FIXES[module.__name__](module)
 
-
-def fix_imported() -> None:
-    """Applies the fixes to the modules already imported, and rebinds the
-    wrapped functions in the modules that imported them by name."""
-    for name, attribute, factory, importers in _TARGETS:
-        module = sys.modules.get(name)
-        if module is None:
-            continue
-        pair = wrap_function(module, attribute, factory, _MARK)
-        if pair is not None:
-            rebind(importers, attribute, *pair)
-    config = sys.modules.get(_CONFIG_MODULE)
-    if config is not None:
-        _fix_config(config)
+def apply() -> None:
+    """Applies both fixes, once."""
+    _add_table_entry()
+    _find_editable_configs()

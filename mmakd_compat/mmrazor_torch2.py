@@ -3,77 +3,71 @@
 MMRazor 1.0.0 builds FX-quantization tables at import time in two modules
 under ``mmrazor/structures/quantization/backend_config/``, behind the gate
 ``digit_version(torch.__version__) >= digit_version('1.13.0')``. Those tables
-use torch names that torch 2.x removed, so ``import mmrazor.models`` fails.
-Upstream narrowed both gates to torch 1.13.x after the release; the fix never
-reached PyPI.
+use torch names that torch 2.x removed, so ``import mmrazor.models`` fails
+(``ImportError: `torch>=1.13` is not installed properly``; reported as
+open-mmlab/mmrazor#615 and #632). MMRazor's main branch narrowed both gates
+to torch 1.13.x after the release; the fix never reached PyPI.
 
-This module applies exactly that change, and nothing else, by compiling the two
-modules from their own source with the gate narrowed. The installed files are
-not modified. If the gate text is not found (a fixed MMRazor), the modules load
-unchanged. Nothing is imported here until one of the two modules is: by then
-MMRazor has imported torch itself.
+:data:`PATCHES` is exactly that change, applied while ``import mmakd``
+imports MMRazor (:func:`mmakd_compat.apply`); the installed files are not
+modified.
 """
-import importlib.machinery
 import re
 import sys
-from typing import Optional, Sequence
+from importlib import metadata
+from typing import List, Optional
 
+from .source_patch import SourcePatch, module_source
+
+__all__ = ['NAME', 'GATED_MODULES', 'PATCHES', 'affected', 'patches']
+
+#: The fix's name (its section in docs/process-changes.md).
+NAME = 'mmrazor-torch2-gate'
 _PACKAGE = 'mmrazor.structures.quantization.backend_config'
 GATED_MODULES = (f'{_PACKAGE}.common_operator_config_utils',
                  f'{_PACKAGE}.mapping')
 _GATE = "if digit_version(torch.__version__) >= digit_version('1.13.0'):"
 _NARROWED_GATE = ("if digit_version('1.13.0') <= digit_version("
                   "torch.__version__) < digit_version('2.0.0'):")
+PATCHES = tuple(
+    SourcePatch(module, _GATE, _NARROWED_GATE) for module in GATED_MODULES)
+#: The MMRazor releases whose gate breaks on torch 2.
+AFFECTED_MMRAZOR = ('1.0.0', )
 
 
-class _NarrowedGateLoader(importlib.machinery.SourceFileLoader):
-    """Compiles the module from its source with the torch gate narrowed.
-
-    The bytecode cache is bypassed on purpose: a cached ``.pyc`` holds the
-    original gate.
-    """
-
-    def get_code(self, fullname: str):
-        source = self.get_data(self.get_filename(fullname)).decode('utf-8')
-        return compile(
-            source.replace(_GATE, _NARROWED_GATE),
-            self.get_filename(fullname),
-            'exec',
-            dont_inherit=True)
-
-
-def torch_major() -> Optional[int]:
-    """Major version of the imported (else installed) torch, None if none."""
-    torch = sys.modules.get('torch')
-    version = getattr(torch, '__version__', None)
-    if version is None:
-        from importlib import metadata
-        try:
-            version = metadata.version('torch')
-        except metadata.PackageNotFoundError:
-            return None
-    match = re.match(r'\d+', str(version))
+def _major(version: Optional[str]) -> Optional[int]:
+    match = re.match(r'\d+', str(version)) if version else None
     return int(match.group()) if match else None
 
 
-def needs_fix() -> bool:
-    """Whether the running torch is one that the release's gate breaks."""
-    major = torch_major()
-    return major is not None and major >= 2
-
-
-def find_spec(fullname: str, path: Optional[Sequence[str]]
-              ) -> Optional[importlib.machinery.ModuleSpec]:
-    """The spec of a gated module, loaded with the gate narrowed.
-
-    Returns None (the normal import) for any other module, or when the
-    running torch is not affected.
-    """
-    if fullname not in GATED_MODULES or not needs_fix():
+def _installed(distribution: str) -> Optional[str]:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
         return None
-    spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-    if spec is None or not isinstance(spec.loader,
-                                      importlib.machinery.SourceFileLoader):
-        return spec
-    spec.loader = _NarrowedGateLoader(fullname, spec.origin)
-    return spec
+
+
+def affected() -> bool:
+    """Whether the installed MMRazor and torch are the pair that breaks."""
+    torch = sys.modules.get('torch')
+    torch_version = getattr(torch, '__version__', None) or _installed('torch')
+    major = _major(torch_version)
+    return _installed('mmrazor') in AFFECTED_MMRAZOR and \
+        major is not None and major >= 2
+
+
+def patches() -> List[SourcePatch]:
+    """The patches to apply here; [] where the versions are not affected or
+    a patch's line is gone (:func:`missing` says which)."""
+    if not affected():
+        return []
+    if missing():
+        return []
+    return list(PATCHES)
+
+
+def missing() -> List[str]:
+    """The gated modules whose source no longer holds the gate."""
+    return [
+        p.module for p in PATCHES if not p.applies_to(module_source(p.module))
+    ]

@@ -4,41 +4,41 @@ The maintained continuation of OpenMMLab's packages is published on PyPI
 under other distribution names that keep the import names:
 ``onedl-mmcv`` (also as CUDA builds such as ``onedl-mmcv-cu128-torch2-8``),
 ``onedl-mmengine``, ``onedl-mmdetection`` and ``onedl-mmsegmentation``.
-Two things stop mmakd there, and each is fixed where it is raised, only
-when a fork's distribution is installed and the OpenMMLab one is not:
+Two things stop mmakd there, and each is fixed only when a fork's
+distribution is installed and the OpenMMLab one is not:
 
-1. ``mmrazor/__init__.py`` asserts ``mmcv <= 2.1.0``; the forks' mmcv is
-   2.3.x. The module is compiled from its own source with the upper bound
-   set to the installed fork's version when that version is one mmakd was
-   tested with (:data:`TESTED_MMCV`, up to 2.3.6); any other mmcv meets the
-   gate unchanged. The installed file is not modified.
-2. mmengine resolves ``mmseg::`` configs through the PyPI project name
-   ``mmsegmentation`` (``mmengine.config.utils.MODULE2PACKAGE``), so
-   ``is_installed('mmsegmentation')`` is False and
-   ``get_installed_path('mmsegmentation')`` raises ``ImportError`` when
-   only ``onedl-mmsegmentation`` is installed: every ``mmseg::`` config
-   fails with ``ModuleNotFoundError: mmsegmentation is not installed``.
-   Both functions are wrapped to answer for a project whose fork is
-   installed (:data:`FORKS`) with the package it installs; every other
-   name goes to mmengine.
+1. ``mmrazor-mmcv-gate-onedl``: ``mmrazor/__init__.py`` asserts
+   ``mmcv <= 2.1.0``; the forks' mmcv is 2.3.x. While ``import mmakd``
+   imports MMRazor, the module is compiled from its own source with the
+   upper bound set to the installed fork's version when that version is one
+   mmakd was tested with (:data:`TESTED_MMCV`, up to 2.3.6); any other mmcv
+   meets the gate unchanged. The installed file is not modified.
+2. ``mmseg-configs-onedl``: mmengine resolves ``mmseg::`` configs through
+   the PyPI project that its table ``MODULE2PACKAGE`` names for ``mmseg``,
+   ``mmsegmentation``, which is not installed where
+   ``onedl-mmsegmentation`` is: every ``mmseg::`` config fails with
+   ``ModuleNotFoundError: mmsegmentation is not installed``. The table's
+   entry is pointed at the import name ``mmseg``, which mmengine's
+   ``is_installed`` and ``get_installed_path`` find by the module.
 
-Nothing here runs on OpenMMLab's own packages: without a fork's
-distribution the gate and both functions are mmengine's and MMRazor's.
+Nothing here acts on OpenMMLab's own packages.
 """
 import functools
-import importlib.machinery
 import re
-import sys
-import types
 from importlib import metadata
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from .wrapping import marked, rebind, wrap_function
+from . import status
+from .source_patch import SourcePatch, module_source
 
 __all__ = [
-    'FORKS', 'TESTED_MMCV', 'GATED_MODULE', 'active', 'fork_of', 'find_spec',
-    'fix', 'fix_imported'
+    'FORKS', 'TESTED_MMCV', 'GATED_MODULE', 'active', 'fork_of',
+    'mmcv_gate_patches', 'point_mmseg_at_the_fork'
 ]
+
+#: The fixes' names (their sections in docs/process-changes.md).
+GATE_NAME = 'mmrazor-mmcv-gate-onedl'
+CONFIGS_NAME = 'mmseg-configs-onedl'
 
 #: OpenMMLab's PyPI project -> (the fork's distribution, the import name).
 FORKS: Dict[str, Tuple[str, str]] = {
@@ -52,8 +52,6 @@ TESTED_MMCV = ('2.3.0', '2.3.6')
 #: The module whose mmcv gate is widened.
 GATED_MODULE = 'mmrazor'
 _GATE = "mmcv_maximum_version = '2.1.0'"
-#: Marks a wrapper, so that no function is wrapped twice.
-_MARK = '__mmakd_onedl__'
 
 
 def _installed(distribution: str) -> Optional[str]:
@@ -110,109 +108,43 @@ def widened_mmcv_bound() -> Optional[str]:
     return version if low <= _version_tuple(version) <= high else None
 
 
-class _WidenedGateLoader(importlib.machinery.SourceFileLoader):
-    """Compiles ``mmrazor/__init__.py`` with the fork's mmcv as the upper
-    bound of its gate (the bytecode cache, which holds the original gate,
-    is bypassed)."""
-
-    def __init__(self, fullname: str, path: str, bound: str) -> None:
-        super().__init__(fullname, path)
-        self.bound = bound
-
-    def get_code(self, fullname: str):
-        source = self.get_data(self.get_filename(fullname)).decode('utf-8')
-        return compile(
-            source.replace(_GATE, f"mmcv_maximum_version = '{self.bound}'"),
-            self.get_filename(fullname),
-            'exec',
-            dont_inherit=True)
-
-
-def find_spec(fullname: str, path: Optional[Sequence[str]]
-              ) -> Optional[importlib.machinery.ModuleSpec]:
-    """The spec of ``mmrazor`` with its gate widened, on a fork's mmcv.
-
-    Returns None (the normal import) for any other module, or when no
-    tested fork of mmcv is installed.
-    """
-    if fullname != GATED_MODULE:
-        return None
+def mmcv_gate_patches() -> List[SourcePatch]:
+    """The patch of MMRazor's mmcv gate where a tested fork of mmcv is
+    installed with MMRazor 1.0.0, else [] (and a warning where the gate's
+    line is gone)."""
     bound = widened_mmcv_bound()
     if bound is None:
-        return None
-    spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-    if spec is None or type(
-            spec.loader) is not importlib.machinery.SourceFileLoader:
-        return spec
-    spec.loader = _WidenedGateLoader(fullname, spec.origin, bound)
-    return spec
+        status.record(GATE_NAME, status.NOT_NEEDED,
+                      "OpenMMLab's mmcv, or an untested fork's")
+        return []
+    patch = SourcePatch(GATED_MODULE, _GATE,
+                        f"mmcv_maximum_version = '{bound}'")
+    if not patch.applies_to(module_source(GATED_MODULE)):
+        status.cannot_apply(
+            GATE_NAME, f'mmrazor/__init__.py no longer holds "{_GATE}", '
+            f'so MMRazor may refuse onedl-mmcv {bound}')
+        return []
+    status.record(GATE_NAME, status.APPLIED,
+                  f"mmrazor/__init__.py compiled with mmcv <= {bound}")
+    return [patch]
 
 
-def _fork_package_path(project: str) -> Optional[str]:
-    """The folder of the package a project's installed fork provides."""
-    if fork_of(project) is None:
-        return None
-    import importlib.util
-    import os.path as osp
-    spec = importlib.util.find_spec(FORKS[project][1])
-    if spec is None or not spec.origin:
-        return None
-    return osp.dirname(spec.origin)
-
-
-_marked = functools.partial(marked, mark=_MARK)
-
-
-def _wrap_is_installed(original: Callable) -> Callable:
-
-    def is_installed(package: str) -> bool:
-        return original(package) or _fork_package_path(package) is not None
-
-    return _marked(is_installed, original)
-
-
-def _wrap_installed_path(original: Callable) -> Callable:
-
-    def get_installed_path(package: str) -> str:
-        folder = _fork_package_path(package)
-        return original(package) if folder is None else folder
-
-    return _marked(get_installed_path, original)
-
-
-_MODULE = 'mmengine.utils.package_utils'
-#: (attribute, wrapper factory, modules that import it by name).
-_TARGETS = (
-    ('is_installed', _wrap_is_installed,
-     ('mmengine.utils', 'mmengine.config.config', 'mmengine.hub.hub',
-      'mmengine.registry.utils')),
-    ('get_installed_path', _wrap_installed_path,
-     ('mmengine.utils', 'mmengine.config.config', 'mmengine.hub.hub')),
-)
-
-
-def fix(module: types.ModuleType) -> None:
-    """Wraps ``is_installed`` and ``get_installed_path`` of
-    ``mmengine.utils.package_utils`` (just executed), once, where a fork is
-    installed (:func:`active`).
-
-    Args:
-        module: The module.
-    """
-    if not active():
+def point_mmseg_at_the_fork() -> None:
+    """Points mmengine's ``MODULE2PACKAGE['mmseg']`` at the import name
+    where ``onedl-mmsegmentation`` is installed instead of mmsegmentation."""
+    if fork_of('mmsegmentation') is None:
+        status.record(CONFIGS_NAME, status.NOT_NEEDED,
+                      'onedl-mmsegmentation is not installed')
         return
-    for name, factory, _ in _TARGETS:
-        wrap_function(module, name, factory, _MARK)
-
-
-def fix_imported() -> None:
-    """Applies :func:`fix` to an already imported
-    ``mmengine.utils.package_utils`` and rebinds the wrappers in the modules
-    that imported the functions by name."""
-    module = sys.modules.get(_MODULE)
-    if module is None or not active():
+    from mmengine.config import utils as config_utils
+    table = getattr(config_utils, 'MODULE2PACKAGE', None)
+    if not isinstance(table, dict) or 'mmseg' not in table:
+        status.cannot_apply(
+            CONFIGS_NAME, 'mmengine.config.utils.MODULE2PACKAGE has no '
+            "'mmseg' entry, so mmseg:: configs may not resolve on "
+            'onedl-mmsegmentation')
         return
-    for name, factory, importers in _TARGETS:
-        pair = wrap_function(module, name, factory, _MARK)
-        if pair is not None:
-            rebind(importers, name, *pair)
+    before = table['mmseg']
+    table['mmseg'] = FORKS['mmsegmentation'][1]
+    status.record(CONFIGS_NAME, status.APPLIED,
+                  f"MODULE2PACKAGE['mmseg']: {before!r} -> 'mmseg'")

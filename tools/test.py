@@ -22,6 +22,8 @@ from mmengine.evaluator import DumpResults  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import HOOKS  # noqa: E402
 
+from mmakd.utils.checkpoint_guard import check_checkpoint_file  # noqa: E402
+
 
 def enable_visualization(cfg: Config, show_dir: str) -> None:
     """Turns on ``default_hooks.visualization`` and saves drawings to show_dir.
@@ -72,8 +74,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def evaluate(cfg: Config, out: Optional[str] = None) -> None:
-    """Runs the test loop of ``cfg``; dumps the predictions to ``out``."""
+    """Runs the test loop of ``cfg``; dumps the predictions to ``out``.
+
+    A distillation checkpoint given for a plain model's config stops here
+    (mmengine would load none of its weights, with a warning).
+    """
     runner = train.build_runner(cfg)
+    check_checkpoint_file(runner.model, cfg.load_from)
     if out is not None:
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
     runner.test()

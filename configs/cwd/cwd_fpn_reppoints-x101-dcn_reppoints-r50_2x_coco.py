@@ -31,7 +31,7 @@ cwd = dict(type='ChannelWiseDivergence', tau=1, loss_weight=7.5)
 model = dict(
     _scope_='mmrazor',
     _delete_=True,
-    type='FpnTeacherDistill',
+    type='MMAKDFpnTeacherDistill',
     architecture=student,
     teacher=dict(
         cfg_path=  # noqa: E251

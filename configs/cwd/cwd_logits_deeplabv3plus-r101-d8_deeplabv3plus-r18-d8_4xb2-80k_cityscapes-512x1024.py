@@ -17,7 +17,7 @@ teacher_ckpt = 'https://download.openmmlab.com/mmsegmentation/v0.5/deeplabv3plus
 model = dict(
     _delete_=True,
     _scope_='mmrazor',
-    type='SingleTeacherDistill',
+    type='MMAKDSingleTeacherDistill',
     architecture=dict(
         cfg_path=  # noqa: E251
         'mmseg::deeplabv3plus/deeplabv3plus_r18-d8_4xb2-80k_cityscapes-512x1024.py',  # noqa: E501

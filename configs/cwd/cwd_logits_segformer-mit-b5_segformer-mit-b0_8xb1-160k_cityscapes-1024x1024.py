@@ -22,7 +22,7 @@ teacher_ckpt = 'https://download.openmmlab.com/mmsegmentation/v0.5/segformer/seg
 model = dict(
     _delete_=True,
     _scope_='mmrazor',
-    type='SingleTeacherDistill',
+    type='MMAKDSingleTeacherDistill',
     architecture=dict(
         cfg_path=  # noqa: E251
         'mmseg::segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py',  # noqa: E501

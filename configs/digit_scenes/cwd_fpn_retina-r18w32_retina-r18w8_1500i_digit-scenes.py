@@ -23,7 +23,7 @@ _levels = range(3)
 model = dict(
     _delete_=True,
     _scope_='mmrazor',
-    type='FpnTeacherDistill',
+    type='MMAKDFpnTeacherDistill',
     architecture=dict(_scope_='mmdet', **_base_.model),
     teacher=dict(_scope_='mmdet', **_teacher),
     teacher_ckpt=teacher_ckpt,

@@ -27,7 +27,7 @@ teacher_ckpt = 'work_dirs/pspnet_r18-w32-d4_1500i_digit-scenes/iter_1500.pth'
 model = dict(
     _delete_=True,
     _scope_='mmrazor',
-    type='SingleTeacherDistill',
+    type='MMAKDSingleTeacherDistill',
     architecture=dict(_scope_='mmseg', **_base_.model),
     teacher=dict(_scope_='mmseg', **_teacher),
     teacher_ckpt=teacher_ckpt,

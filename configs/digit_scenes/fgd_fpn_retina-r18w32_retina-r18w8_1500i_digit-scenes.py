@@ -19,7 +19,7 @@ model = dict(
         teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
         distill_losses={
             f'loss_fgd_fpn{i}': dict(
-                type='FGDLoss',
+                type='MMAKDFGDLoss',
                 in_channels=64,
                 temp=0.5,
                 alpha_fgd=0.001,

@@ -34,7 +34,7 @@ student.test_cfg.nms = dict(type='nms', iou_threshold=0.6)
 model = dict(
     _scope_='mmrazor',
     _delete_=True,
-    type='FpnTeacherDistill',
+    type='MMAKDFpnTeacherDistill',
     architecture=student,
     teacher=dict(
         cfg_path='mmdet::fcos/fcos_r101-caffe_fpn_gn-head_ms-640-800-2x_coco.py',  # noqa: E501

@@ -24,7 +24,7 @@ model = dict(
     _scope_='mmrazor',
     _delete_=True,
     # The head terms need the teacher's head: its whole forward.
-    type='SingleTeacherDistill',
+    type='MMAKDSingleTeacherDistill',
     architecture=_base_.model,
     teacher=dict(
         cfg_path=  # noqa: E251

@@ -32,7 +32,7 @@ model = dict(
     _scope_='mmrazor',
     _delete_=True,
     # The head terms need the teacher's head: its whole forward.
-    type='SingleTeacherDistill',
+    type='MMAKDSingleTeacherDistill',
     architecture=student,
     teacher=dict(
         cfg_path='mmdet::retinanet/retinanet_r101_fpn_2x_coco.py',

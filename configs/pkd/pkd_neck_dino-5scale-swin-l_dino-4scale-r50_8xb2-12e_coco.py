@@ -30,7 +30,7 @@ model = dict(
     _delete_=True,
     _scope_='mmrazor',
     # The teacher runs its backbone and neck only.
-    type='FpnTeacherDistill',
+    type='MMAKDFpnTeacherDistill',
     architecture=dict(
         cfg_path='mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py',
         pretrained=False),

@@ -82,7 +82,7 @@ METHODS: Dict[str, Method] = dict(
         connector='mgd'),
     fgd=Method(
         loss=lambda where, two: dict(
-            type='FGDLoss', temp=0.5,
+            type='MMAKDFGDLoss', temp=0.5,
             **FGD_SETTINGS['two_stage' if two else 'one_stage']),
         weight_key='loss_weight',
         weight=lambda where: 1.0,

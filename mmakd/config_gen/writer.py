@@ -180,7 +180,8 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
         student (str): The student config (the ``_base_``).
         out (str): Where the config is written.
         scope (str): The student's default scope.
-        algorithm (str): ``'FpnTeacherDistill'`` or ``'SingleTeacherDistill'``.
+        algorithm (str): ``'MMAKDFpnTeacherDistill'`` or
+            ``'MMAKDSingleTeacherDistill'``.
         distiller (dict): From :func:`distiller_cfg`.
         source (str): Where the loss values come from.
         notes (Sequence[str]): Levels dropped while pairing.
@@ -223,8 +224,9 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
 
 
 def algorithm_of(where: str, task: str) -> str:
-    """``FpnTeacherDistill`` (the teacher runs backbone and neck only) where
-    a detector distils its neck alone; else ``SingleTeacherDistill``."""
+    """``MMAKDFpnTeacherDistill`` (the teacher runs backbone and neck only)
+    where a detector distils its neck alone; else
+    ``MMAKDSingleTeacherDistill``."""
     if task == 'det' and where == 'neck':
-        return 'FpnTeacherDistill'
-    return 'SingleTeacherDistill'
+        return 'MMAKDFpnTeacherDistill'
+    return 'MMAKDSingleTeacherDistill'

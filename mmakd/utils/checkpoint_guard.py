@@ -1,19 +1,23 @@
-"""A distillation checkpoint loaded into a plain model is an error.
+"""A distillation checkpoint given for a plain model is an error in mmakd's
+tools.
 
 A checkpoint written while distilling holds the student under
 ``architecture.`` and the teacher under ``teacher.``. mmengine loads
 checkpoints with ``strict=False`` (``load_checkpoint``, ``init_detector``,
 mmseg's ``init_model``, a config's ``load_from``): given to a plain detector
 or segmentor, every key is "unexpected", every weight "missing", a warning is
-printed and the model keeps its random weights. While mmakd is imported, that
-case raises :class:`DistillationCheckpointError`, which names the export tool.
-Any other mismatch keeps mmengine's behaviour.
+printed and the model keeps its random weights. mmakd's tools that load a
+checkpoint into a model built from a config (``tools/test.py``) check it
+first with :func:`check_checkpoint_file`, which raises
+:class:`DistillationCheckpointError` naming the export tool. mmengine's
+loaders themselves are not changed.
 """
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from mmengine.model import is_model_wrapper
-from mmengine.runner import checkpoint as mmengine_checkpoint
 from torch import nn
+
+from .checkpoints import read_checkpoint
 
 #: Where MMRazor's distillation algorithms keep the student and the teacher.
 DISTILL_PREFIXES = ('architecture.', 'teacher.')
@@ -56,20 +60,17 @@ def check_not_distillation_checkpoint(model: nn.Module,
         'DIR\nthen load the config and checkpoint it writes to DIR.')
 
 
-def _guarded(load_state_dict: Callable) -> Callable:
+def check_checkpoint_file(model: nn.Module, filename: str) -> None:
+    """:func:`check_not_distillation_checkpoint` for a checkpoint file.
 
-    def load_state_dict_of_plain_models(module, state_dict, *args, **kwargs):
-        check_not_distillation_checkpoint(module, state_dict)
-        return load_state_dict(module, state_dict, *args, **kwargs)
+    Args:
+        model (nn.Module): The model the file is for.
+        filename (str): The checkpoint's path or URL.
 
-    load_state_dict_of_plain_models.__wrapped__ = load_state_dict
-    load_state_dict_of_plain_models.__doc__ = load_state_dict.__doc__
-    return load_state_dict_of_plain_models
-
-
-def guard_mmengine_load_state_dict() -> None:
-    """Wraps ``mmengine.runner.checkpoint.load_state_dict`` (once), which
-    every mmengine checkpoint loader calls."""
-    current = mmengine_checkpoint.load_state_dict
-    if not hasattr(current, '__wrapped__'):
-        mmengine_checkpoint.load_state_dict = _guarded(current)
+    Raises:
+        DistillationCheckpointError: as
+            :func:`check_not_distillation_checkpoint`.
+    """
+    checkpoint = read_checkpoint(filename, arg='checkpoint')
+    check_not_distillation_checkpoint(
+        model, checkpoint.get('state_dict', checkpoint))

@@ -9,7 +9,7 @@ default_scope = 'mmrazor'
 
 model = dict(
     _scope_='mmrazor',
-    type='SingleTeacherDistill',
+    type='MMAKDSingleTeacherDistill',
     architecture=dict(type='ToyNet', channels=4),
     teacher=dict(type='ToyNet', channels=16),
     teacher_ckpt=None,

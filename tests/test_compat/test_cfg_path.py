@@ -75,7 +75,7 @@ def test_local_cfg_paths_in_a_distillation(project, monkeypatch):
     model = MODELS.build(
         dict(
             _scope_='mmrazor',
-            type='SingleTeacherDistill',
+            type='MMAKDSingleTeacherDistill',
             architecture=dict(cfg_path=RELATIVE, pretrained=False),
             teacher=dict(cfg_path=str(project / RELATIVE), pretrained=False),
             distiller=dict(type='ConfigurableDistiller')))

@@ -97,7 +97,7 @@ def check(base_name: str, mode: str, device: str, dtype: torch.dtype,
     base = dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=1.0)
     extra: Dict = {}
     if base_name == 'FGD':
-        base = dict(type='FGDLoss', in_channels=channels)
+        base = dict(type='MMAKDFGDLoss', in_channels=channels)
         extra = dict(data_samples=_samples(*size))
     gen = torch.Generator().manual_seed(0)
     images = torch.randn(2, 3, *size, generator=gen).to(device)

@@ -81,7 +81,7 @@ def student_model_cfg(cfg: Config) -> Tuple[Dict, str]:
         raise ExportError(
             f'{cfg.filename}: `model.architecture` (the student) is missing; '
             'expected a MMRazor distillation config such as '
-            "model = dict(type='FpnTeacherDistill', architecture=..., "
+            "model = dict(type='MMAKDFpnTeacherDistill', architecture=..., "
             'teacher=..., distiller=...), but `model` has the keys '
             f'{sorted(model)}')
     student = resolve_cfg_paths(copy.deepcopy(model.architecture))

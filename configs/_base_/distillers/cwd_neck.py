@@ -73,7 +73,7 @@ def _models(config, channels, teacher_of, checkpoints):
         student: dict(
             _delete_=True,
             _scope_='mmrazor',
-            type='FpnTeacherDistill',
+            type='MMAKDFpnTeacherDistill',
             architecture=dict(
                 cfg_path=config.format(student), pretrained=False),
             # `pretrained=False`: teacher_ckpt supplies every teacher weight.

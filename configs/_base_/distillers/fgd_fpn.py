@@ -53,7 +53,7 @@ def _fgd_distiller(levels, loss):
         teacher_recorders=recorders,
         distill_losses={
             f'loss_fgd_fpn{i}': dict(
-                type='FGDLoss', in_channels=256, temp=0.5, **loss)
+                type='MMAKDFGDLoss', in_channels=256, temp=0.5, **loss)
             for i in levels
         },
         loss_forward_mappings={

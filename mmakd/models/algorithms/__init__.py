@@ -1,11 +1,13 @@
 from .receptive_token_learner import ReceptiveTokenLearner
-from .strict_teacher import (FpnTeacherDistill, SingleTeacherDistill,
+from .strict_teacher import (MMAKDFpnTeacherDistill, MMAKDSingleTeacherDistill,
                              TeacherCheckpointMismatch,
                              TeacherCheckpointUnreadable,
                              load_teacher_checkpoint)
+from .sub_models import build_sub_model
 
 __all__ = [
-    'FpnTeacherDistill', 'ReceptiveTokenLearner', 'SingleTeacherDistill',
-    'TeacherCheckpointMismatch', 'TeacherCheckpointUnreadable',
+    'MMAKDFpnTeacherDistill', 'MMAKDSingleTeacherDistill',
+    'ReceptiveTokenLearner', 'TeacherCheckpointMismatch',
+    'TeacherCheckpointUnreadable', 'build_sub_model',
     'load_teacher_checkpoint'
 ]

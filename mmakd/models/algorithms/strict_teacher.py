@@ -1,29 +1,32 @@
-"""Teacher checkpoints that do not match the teacher are an error.
+"""mmakd's single-teacher algorithms: strict teacher checkpoints, config
+files in ``cfg_path``.
 
 MMRazor's ``SingleTeacherDistill`` loads ``teacher_ckpt`` with
 ``strict=False``: wrong keys only warn and training goes on with a random
-teacher. mmakd re-registers ``SingleTeacherDistill`` and ``FpnTeacherDistill``
-under their own names in MMRazor's registry with strict loading, so every
-existing recipe gets the check without a config change. ``teacher_ckpt_strict=
-False`` restores the partial load on purpose.
+teacher; and its ``cfg_path`` takes ``'package::path'`` names only.
+``MMAKDSingleTeacherDistill`` and ``MMAKDFpnTeacherDistill`` (mmakd's names
+in MMRazor's registry; MMRazor's own names keep MMRazor's classes) load
+``teacher_ckpt`` strictly (``teacher_ckpt_strict=False`` restores the
+partial load on purpose) and build ``cfg_path`` config files and
+``mmakd::`` names (:mod:`.sub_models`). mmakd's configs name them.
 """
 from typing import Any, Dict, Optional
 
 from mmengine.runner import load_state_dict
-from mmrazor.models.algorithms import FpnTeacherDistill as _FpnTeacherDistill
-from mmrazor.models.algorithms import \
-    SingleTeacherDistill as _SingleTeacherDistill
+from mmrazor.models.algorithms import FpnTeacherDistill, SingleTeacherDistill
 from mmrazor.registry import MODELS
 from torch import nn
 
 from ...utils.checkpoints import (TeacherCheckpointUnreadable, problem_list,
                                   read_checkpoint, state_dict_mismatches,
                                   unwrapped_keys)
+from .sub_models import build_sub_model
 
 __all__ = [
-    'FpnTeacherDistill', 'SingleTeacherDistill', 'TeacherCheckpointMismatch',
-    'TeacherCheckpointUnreadable', 'load_teacher_checkpoint',
-    'problem_list', 'state_dict_mismatches', 'unwrapped_keys'
+    'MMAKDFpnTeacherDistill', 'MMAKDSingleTeacherDistill',
+    'TeacherCheckpointMismatch', 'TeacherCheckpointUnreadable',
+    'load_teacher_checkpoint', 'problem_list', 'state_dict_mismatches',
+    'unwrapped_keys'
 ]
 
 
@@ -69,9 +72,12 @@ def load_teacher_checkpoint(teacher: nn.Module,
 
 
 class StrictTeacherCheckpointMixin:
-    """Loads ``teacher_ckpt`` strictly unless ``teacher_ckpt_strict=False``.
+    """Loads ``teacher_ckpt`` strictly unless ``teacher_ckpt_strict=False``,
+    and builds ``architecture`` and ``teacher`` given by a config file or an
+    ``mmakd::`` name (:func:`~.sub_models.build_sub_model`).
 
     Args:
+        teacher (dict | nn.Module): The teacher, as MMRazor takes it.
         teacher_ckpt (str, optional): Path of the teacher's checkpoint.
             Defaults to None.
         teacher_ckpt_strict (bool): Whether a checkpoint that does not match
@@ -80,10 +86,17 @@ class StrictTeacherCheckpointMixin:
 
     def __init__(self,
                  *args,
+                 teacher: Any = None,
                  teacher_ckpt: Optional[str] = None,
                  teacher_ckpt_strict: bool = True,
                  **kwargs) -> None:
-        super().__init__(*args, teacher_ckpt=None, **kwargs)
+        if 'architecture' in kwargs:
+            kwargs['architecture'] = build_sub_model(kwargs['architecture'])
+        super().__init__(
+            *args,
+            teacher=build_sub_model(teacher),
+            teacher_ckpt=None,
+            **kwargs)
         self.teacher_ckpt = teacher_ckpt
         if teacher_ckpt:
             load_teacher_checkpoint(self.teacher, teacher_ckpt,
@@ -92,12 +105,14 @@ class StrictTeacherCheckpointMixin:
             self.teacher._is_init = True
 
 
-@MODELS.register_module(name='SingleTeacherDistill', force=True)
-class SingleTeacherDistill(StrictTeacherCheckpointMixin,
-                           _SingleTeacherDistill):
-    """MMRazor's ``SingleTeacherDistill`` with a strict ``teacher_ckpt``."""
+@MODELS.register_module()
+class MMAKDSingleTeacherDistill(StrictTeacherCheckpointMixin,
+                                SingleTeacherDistill):
+    """MMRazor's ``SingleTeacherDistill`` with a strict ``teacher_ckpt`` and
+    config files in ``cfg_path``."""
 
 
-@MODELS.register_module(name='FpnTeacherDistill', force=True)
-class FpnTeacherDistill(StrictTeacherCheckpointMixin, _FpnTeacherDistill):
-    """MMRazor's ``FpnTeacherDistill`` with a strict ``teacher_ckpt``."""
+@MODELS.register_module()
+class MMAKDFpnTeacherDistill(StrictTeacherCheckpointMixin, FpnTeacherDistill):
+    """MMRazor's ``FpnTeacherDistill`` with a strict ``teacher_ckpt`` and
+    config files in ``cfg_path``."""

@@ -18,7 +18,8 @@ from mmengine.registry import Registry
 from ...utils.precision import statistic
 from .avatar_random import Draws
 
-PERTURBATIONS = Registry('avatar perturbation', scope='mmakd')
+PERTURBATIONS = Registry(
+    'avatar perturbation', scope='mmakd', locations=['mmakd.models.avatars'])
 
 
 def check_real(owner: str, name: str, value: Any, expected: str) -> float:

@@ -4,16 +4,14 @@ from typing import Any, Optional, Sequence, Tuple
 import mmrazor.models  # noqa: F401  (MMRazor's own losses registered first)
 import torch
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from mmengine.model import constant_init, kaiming_init
 from mmrazor.registry import MODELS
 from torch import nn
 
 from ...utils.precision import upcast
 
-#: A name under which mmakd's FGD is always found, whatever else is
-#: registered as ``'FGDLoss'``.
-FGD_ALIAS = 'MMAKDFGDLoss'
+#: mmakd's FGD in MMRazor's registry.
+FGD_NAME = 'MMAKDFGDLoss'
 
 
 class FGDLoss(nn.Module):
@@ -70,11 +68,9 @@ class FGDLoss(nn.Module):
     and its value is ``1 / (rows * cols)`` over that extent.
 
     Note:
-        Registered in MMRazor's ``MODELS`` as ``'FGDLoss'`` and as
-        ``'MMAKDFGDLoss'`` (see :func:`register_fgd_loss`). A newer MMRazor
-        registers an ``FGDLoss`` of its own, with other arguments; ``import
-        mmakd`` then replaces it under ``'FGDLoss'`` (and logs that it did),
-        so that mmakd's FGD configs keep building this class.
+        Registered in MMRazor's ``MODELS`` as ``'MMAKDFGDLoss'``. MMRazor's
+        main branch registers an ``FGDLoss`` of its own, with other
+        arguments; ``type='MMAKDFGDLoss'`` builds whatever MMRazor registers.
 
     Args:
         in_channels (int, optional): Channels of the student feature. Same
@@ -340,32 +336,6 @@ def _student_channels(in_channels: Optional[int],
     return in_channels if in_channels is not None else student_channels
 
 
-def register_fgd_loss(cls: type = FGDLoss) -> None:
-    """Registers ``cls`` as ``'FGDLoss'`` and ``'MMAKDFGDLoss'`` in MMRazor.
-
-    ``'FGDLoss'`` is what mmakd's configs name, so it is taken even where
-    another class holds that name (MMRazor's main branch registers an
-    ``FGDLoss`` with other arguments and semantics): that class is replaced,
-    with a warning that names it. Registering mmakd's class again (a module
-    reload) replaces it silently. ``'MMAKDFGDLoss'`` always builds mmakd's.
-
-    Args:
-        cls (type): The class to register. Defaults to :class:`FGDLoss`.
-    """
-    existing = MODELS.module_dict.get('FGDLoss')
-    if existing is not None and (existing.__module__,
-                                 existing.__qualname__) != (cls.__module__,
-                                                            cls.__qualname__):
-        print_log(
-            "mmakd: MMRazor's MODELS already has an 'FGDLoss' "
-            f'({existing.__module__}.{existing.__qualname__}); '
-            f"type='FGDLoss' now builds mmakd's {cls.__qualname__} "
-            f"(also registered as {FGD_ALIAS!r}), which mmakd's FGD "
-            'configs expect',
-            logger='current',
-            level=30)
-    MODELS.register_module(name='FGDLoss', module=cls, force=True)
-    MODELS.register_module(name=FGD_ALIAS, module=cls, force=True)
-
-
-register_fgd_loss()
+# mmakd's name: MMRazor's main branch registers an ``FGDLoss`` of its own,
+# with other arguments, and ``type='MMAKDFGDLoss'`` must keep building that.
+MODELS.register_module(name=FGD_NAME, module=FGDLoss)

@@ -287,7 +287,7 @@ def test_base_kd_state_dict_loads_into_the_akd_distiller_strictly():
                 teacher_recorders=dict(
                     fpn=dict(type='ModuleOutputs', source='neck')),
                 distill_losses=dict(
-                    loss_fgd=dict(type='FGDLoss', in_channels=8)),
+                    loss_fgd=dict(type='MMAKDFGDLoss', in_channels=8)),
                 loss_forward_mappings=dict(
                     loss_fgd=dict(
                         preds_S=dict(from_student=True, recorder='fpn'),

@@ -21,7 +21,7 @@ def test_batch_mean_losses_take_the_avatars_stacked(base, stacking):
     dict(type='L2Loss', dist=True),
     dict(type='KLDivergence'),
     dict(type='MGDLoss', alpha_mgd=1.0),
-    dict(type='FGDLoss', in_channels=4),
+    dict(type='MMAKDFGDLoss', in_channels=4),
 ])
 def test_other_losses_are_called_once_per_avatar(base):
     assert stacking_of(MODELS.build(base)) is None

@@ -241,7 +241,7 @@ def test_loss_matches_reference(channels):
 
 
 def test_default_weights_are_the_release_defaults():
-    loss = MODELS.build(dict(type='FGDLoss', in_channels=8))
+    loss = MODELS.build(dict(type='MMAKDFGDLoss', in_channels=8))
     assert isinstance(loss, FGDLoss) and loss.align is None
     assert (loss.temp, loss.alpha_fgd, loss.beta_fgd, loss.gamma_fgd,
             loss.lambda_fgd, loss.loss_weight) == (0.5, 0.001, 0.0005, 0.001,
@@ -253,7 +253,7 @@ def test_default_weights_are_the_release_defaults():
         assert getattr(loss, f'conv_mask_{side}').weight.abs().sum() > 0
         assert getattr(loss, f'conv_mask_{side}').bias.abs().sum() == 0
     aligned = MODELS.build(
-        dict(type='FGDLoss', student_channels=4, teacher_channels=8))
+        dict(type='MMAKDFGDLoss', student_channels=4, teacher_channels=8))
     assert aligned.align.in_channels == 4 and aligned.align.out_channels == 8
     with pytest.raises(ValueError, match='`in_channels`=4 and '
                        '`student_channels`=8 differ'):
@@ -320,7 +320,7 @@ def wrapped_fgd(uncertainty, p=0.1):
     return MODELS.build(
         dict(
             type='UncertaintyAwareKDLoss',
-            base_loss=dict(type='FGDLoss', in_channels=6),
+            base_loss=dict(type='MMAKDFGDLoss', in_channels=6),
             uncertainty=uncertainty,
             avatar_generator=dict(
                 type='AvatarGenerator',
@@ -371,7 +371,7 @@ def fgd_retina_recipe(gt_source=LOSS_METHOD, wrap=None):
         type='MethodInputs', source=gt_source)
     losses, mappings = {}, {}
     for i in range(5):
-        loss = dict(type='FGDLoss', in_channels=256)
+        loss = dict(type='MMAKDFGDLoss', in_channels=256)
         if wrap is not None:
             loss = dict(
                 type='UncertaintyAwareKDLoss',
@@ -458,12 +458,12 @@ from mmrazor.registry import MODELS
 
 print(MODELS.get('FGDLoss') is MMAKDFGDLoss,
       MODELS.get('MMAKDFGDLoss') is MMAKDFGDLoss,
-      type(MODELS.build(dict(type='FGDLoss', in_channels=4))).__module__)
+      type(MODELS.build(dict(type='MMAKDFGDLoss', in_channels=4))).__module__)
 '''
 
 
 def test_import_survives_an_mmrazor_that_registers_fgd_loss():
-    """``type='FGDLoss'`` builds mmakd's, with a warning naming the other."""
+    """``type='MMAKDFGDLoss'`` builds mmakd's, with a warning naming the other."""
     import subprocess
     import sys
     proc = subprocess.run([sys.executable, '-c', _FOREIGN_FGD],

@@ -30,7 +30,7 @@ _spec.loader.exec_module(check_mixed_precision)
 loss_and_grad = check_mixed_precision.loss_and_grad
 
 MODES = ['paper', 'official', 'none']
-FGD = dict(type='FGDLoss', in_channels=4, temp=0.5, alpha_fgd=1e-3,
+FGD = dict(type='MMAKDFGDLoss', in_channels=4, temp=0.5, alpha_fgd=1e-3,
            beta_fgd=5e-4, gamma_fgd=1e-3, lambda_fgd=5e-6)
 
 

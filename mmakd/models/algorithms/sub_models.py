@@ -1,41 +1,27 @@
-"""Let MMRazor build ``cfg_path`` sub-models from local config files.
+"""Sub-models (``architecture``, ``teacher``) from config files.
 
 MMRazor 1.0.0 builds ``architecture=dict(cfg_path=..., pretrained=...)`` (and
-``teacher``) in ``mmrazor.registry.registry.build_razor_model_from_cfg``,
-the build function of its ``MODELS`` registry, which looks up and calls
-:func:`mmengine.hub.get_model`. That function accepts ``'package::path'``
-only, so a config file of one's own
-(``cfg_path='my_project/configs/my_student.py'``) cannot be named. MMRazor
-offers no other way in: the registry calls ``get_model`` directly.
-
-The fix changes that one lookup, ``from mmengine.hub import get_model``, into
-one of :func:`get_model` here, by recompiling the function from its own
-source with that line replaced (:func:`fix`); the installed file is not
-modified, and if the line is not found (a changed MMRazor) nothing is.
-:func:`get_model` passes every ``'package::path'`` name to mmengine,
-unchanged; a file path, or an ``mmakd::`` name (mmakd's configs carry their
-own scopes, :mod:`~mmakd_compat.mmakd_configs`), is loaded with
-``Config.fromfile`` and built as mmengine's ``get_model`` builds a packaged
-config.
+``teacher``) with :func:`mmengine.hub.get_model`, which accepts
+``'package::path'`` only, so a config file of one's own
+(``cfg_path='my_project/configs/my_student.py'``) or one of mmakd's
+(``'mmakd::...'``, which mmengine would build in scope ``mmakd``) cannot be
+named. mmakd's algorithms build such a ``cfg_path`` here before MMRazor sees
+it (:func:`build_sub_model`); every ``'package::path'`` of another package
+goes to MMRazor unchanged. MMRazor's own algorithms are not changed.
 """
 import importlib
 import os
 import os.path as osp
-import types
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, Union
 
-from .mmakd_configs import PACKAGE, is_mmakd_name
+from torch import nn
+
+from mmakd_compat.mmakd_configs import PACKAGE, is_mmakd_name
 
 __all__ = [
-    'TARGET', 'fix', 'get_model', 'is_package_name', 'load_sub_config',
+    'build_sub_model', 'get_model', 'is_package_name', 'load_sub_config',
     'local_config_file'
 ]
-
-#: The module whose ``build_razor_model_from_cfg`` the fix recompiles.
-TARGET = 'mmrazor.registry.registry'
-_FUNCTION = 'build_razor_model_from_cfg'
-_LOOKUP = 'from mmengine.hub import get_model'
-_FIXED_LOOKUP = f'from {__name__} import get_model'
 
 
 def is_package_name(cfg_path: Any) -> bool:
@@ -163,40 +149,22 @@ def get_model(cfg_path: Any, pretrained: Any = False, **kwargs: Any) -> Any:
     return model
 
 
-def _fixed_code(function: types.FunctionType,
-                module: types.ModuleType) -> Optional[types.CodeType]:
-    """``function``'s code compiled from its module's source with the
-    ``get_model`` lookup replaced; None if the lookup is not there."""
-    loader = getattr(getattr(module, '__spec__', None), 'loader', None)
-    get_source = getattr(loader, 'get_source', None)
-    source = get_source(module.__name__) if get_source else None
-    if not source or source.count(_LOOKUP) != 1:
-        return None
-    code = compile(
-        source.replace(_LOOKUP, _FIXED_LOOKUP),
-        function.__code__.co_filename,
-        'exec',
-        dont_inherit=True)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType) and \
-                const.co_name == function.__name__ and \
-                __name__ in const.co_names:
-            return const
-    return None
+def build_sub_model(cfg: Union[dict, nn.Module, None]
+                    ) -> Union[dict, nn.Module, None]:
+    """``architecture``/``teacher`` as MMRazor should receive it.
 
+    Args:
+        cfg: The sub-model's config, or a model.
 
-def fix(module: types.ModuleType) -> None:
-    """Makes ``build_razor_model_from_cfg`` of ``module`` (MMRazor's
-    registry, executed) look up :func:`get_model`, once.
-
-    The function object stays the same (MMRazor's registries hold it), only
-    its code changes. Nothing happens if the function or the lookup line is
-    not found.
+    Returns:
+        The model built with :func:`get_model` when ``cfg`` is a dict with a
+        ``cfg_path`` that is a file or an ``mmakd::`` name (and no ``type``,
+        as MMRazor expects); else ``cfg`` unchanged, for MMRazor to build.
     """
-    function = getattr(module, _FUNCTION, None)
-    if not isinstance(function, types.FunctionType) or \
-            __name__ in function.__code__.co_names:
-        return
-    code = _fixed_code(function, module)
-    if code is not None:
-        function.__code__ = code
+    if not isinstance(cfg, dict) or 'type' in cfg or 'cfg_path' not in cfg:
+        return cfg
+    cfg_path = cfg['cfg_path']
+    if is_package_name(cfg_path) and not is_mmakd_name(cfg_path):
+        return cfg
+    kwargs = {k: v for k, v in cfg.items() if k != 'cfg_path'}
+    return get_model(cfg_path, **kwargs)
