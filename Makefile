@@ -2,11 +2,14 @@
 PYTHON ?= python
 PYTEST ?= $(PYTHON) -m pytest
 
-.PHONY: install demo demo-quick lint test test-slow test-onedl benchmark
+.PHONY: install demo demo-quick lint test test-slow test-onedl test-lowest benchmark
 LINTED = mmakd mmakd_compat tools tests configs setup.py
 # `make test-onedl`: its own environment with the ONEDL forks of OpenMMLab's
 # packages (git-ignored, reused when complete).
 ONEDL_VENV ?= .venv-onedl
+# `make test-lowest`: the lowest versions that requirements/*.txt admit
+# (requirements/constraints-lowest.txt), in their own environment.
+LOWEST_VENV ?= .venv-lowest
 
 install:
 	bash tools/install.sh
@@ -34,3 +37,8 @@ test-onedl:
 
 benchmark: install
 	$(PYTHON) tools/analysis_tools/benchmark_avatars.py
+
+test-lowest:
+	test -x $(LOWEST_VENV)/bin/python || $(PYTHON) -m venv $(LOWEST_VENV)
+	CONSTRAINTS=requirements/constraints-lowest.txt PYTHON=$(LOWEST_VENV)/bin/python bash tools/install.sh
+	$(LOWEST_VENV)/bin/python -m pytest tests

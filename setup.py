@@ -7,10 +7,6 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
-#: Written at build time from ``mmakd_compat.STARTUP_LINE``: one line run at
-#: interpreter start-up that installs mmakd_compat's import hook (no torch
-#: import). pip installs it into site-packages and removes it on uninstall.
-STARTUP_HOOK = 'mmakd-import-hook.pth'
 #: What an OpenMMLab package ships in ``<package>/.mim``, where mim and
 #: mmengine's ``'mmakd::<path in configs>'`` names look: copied into a wheel,
 #: linked from the checkout for an editable install.
@@ -33,12 +29,6 @@ def parse_requirements(name: str) -> list:
 def get_version() -> str:
     text = (HERE / 'mmakd' / 'version.py').read_text()
     return re.search(r"__version__ = '([^']+)'", text).group(1)
-
-
-def get_startup_line() -> str:
-    """``mmakd_compat.STARTUP_LINE``, read without importing the package."""
-    text = (HERE / 'mmakd_compat' / '__init__.py').read_text()
-    return re.search(r'^STARTUP_LINE = "([^"]+)"', text, re.M).group(1)
 
 
 def add_mim_files(mim_dir: Path, link: bool) -> None:
@@ -75,36 +65,20 @@ def add_mim_files(mim_dir: Path, link: bool) -> None:
             shutil.copy2(src, dst)
 
 
-class BuildPyWithStartupHook(build_py):
-    """build_py that also puts :data:`STARTUP_HOOK` at the wheel's root and
-    :data:`MIM_FILES` into ``mmakd/.mim``.
+class BuildPyWithMimFiles(build_py):
+    """build_py that also puts :data:`MIM_FILES` into ``mmakd/.mim``.
 
-    A regular wheel's root is build_lib; an editable wheel (``pip install
-    -e``) is assembled from the install command's ``install_lib`` instead,
-    and finds ``mmakd`` in the checkout, so its ``.mim`` links are made
-    there (``mmakd/.mim`` is git-ignored).
+    An editable install (``pip install -e``) finds ``mmakd`` in the
+    checkout, so its ``.mim`` links are made there (``mmakd/.mim`` is
+    git-ignored).
     """
-
-    def _hook_dir(self) -> Path:
-        if getattr(self, 'editable_mode', False):
-            install = self.distribution.get_command_obj('install')
-            return Path(install.install_lib)
-        return Path(self.build_lib)
 
     def run(self) -> None:
         super().run()
-        hook = self._hook_dir() / STARTUP_HOOK
-        hook.parent.mkdir(parents=True, exist_ok=True)
-        hook.write_text(get_startup_line() + '\n')
         if getattr(self, 'editable_mode', False):
             add_mim_files(HERE / 'mmakd' / '.mim', link=True)
         else:
             add_mim_files(Path(self.build_lib) / 'mmakd' / '.mim', link=False)
-
-    def get_outputs(self, include_bytecode: bool = True) -> list:
-        return super().get_outputs(include_bytecode) + [
-            str(self._hook_dir() / STARTUP_HOOK)
-        ]
 
 
 setup(
@@ -116,12 +90,19 @@ setup(
     keywords='knowledge distillation, object detection, segmentation',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
     python_requires='>=3.8',
-    # torch and mmcv are left to the user (CUDA builds), as OpenMMLab does.
+    # Ranges only; the tested stack is requirements/constraints*.txt. torch
+    # and mmcv are left to the user (CUDA builds), as OpenMMLab does, and
+    # the packages that the ONEDL forks replace are extras, so that pip
+    # never installs OpenMMLab's package over a fork.
     install_requires=parse_requirements('runtime'),
-    extras_require=dict(
-        mim=parse_requirements('mminstall'),
-        demo=parse_requirements('demo'),
-        tests=parse_requirements('tests')),
-    cmdclass=dict(build_py=BuildPyWithStartupHook),
+    extras_require={
+        'openmmlab': parse_requirements('openmmlab'),
+        'mim': parse_requirements('mminstall'),
+        'onedl': parse_requirements('onedl'),
+        'onedl-mim': parse_requirements('onedl-mminstall'),
+        'demo': parse_requirements('demo'),
+        'tests': parse_requirements('tests'),
+    },
+    cmdclass=dict(build_py=BuildPyWithMimFiles),
     license='Apache License 2.0',
     zip_safe=False)

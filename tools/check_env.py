@@ -3,7 +3,10 @@
 Exit status 0 when complete, 1 otherwise (what is missing goes to stderr).
 ``tools/install.sh`` runs it first, so that a second install is a quick no-op.
 ``STACK=onedl`` (or ``--stack onedl``) checks the ONEDL forks of OpenMMLab's
-packages instead (``requirements/onedl*.txt``).
+packages instead (``requirements/onedl*.txt``). The versions must satisfy
+the requirement files' ranges and the stack's constraints file
+(``$CONSTRAINTS``, ``--constraints``; by default
+``requirements/constraints.txt``, ``constraints-onedl.txt`` for the forks).
 """
 import argparse
 import importlib
@@ -11,9 +14,6 @@ import importlib.metadata as metadata
 import os
 import sys
 from pathlib import Path
-
-# Checked before anything is imported: did the start-up hook run?
-STARTUP_HOOK_RAN = 'mmakd_compat' in sys.modules
 
 ROOT = Path(__file__).resolve().parents[1]
 # Imports that only succeed on a working install: compiled ops, fixed mmrazor.
@@ -26,12 +26,16 @@ IMPORT_CHECKS = {
 #: the name of its mmcv distribution.
 STACKS = {
     'openmmlab': dict(
-        files=('build', 'mminstall', 'runtime', 'demo', 'tests'),
+        files=('build', 'mminstall', 'openmmlab', 'runtime', 'demo',
+               'tests'),
+        constraints='constraints',
         summary=('torch', 'mmengine', 'mmcv', 'mmdet', 'mmsegmentation',
                  'mmrazor', 'mmakd'),
         mmcv='mmcv'),
     'onedl': dict(
-        files=('build', 'onedl-mminstall', 'onedl', 'demo', 'tests'),
+        files=('build', 'onedl-mminstall', 'onedl', 'runtime', 'demo',
+               'tests'),
+        constraints='constraints-onedl',
         summary=('torch', 'onedl-mmengine', 'onedl-mmcv', 'onedl-mmdetection',
                  'onedl-mmsegmentation', 'mmrazor', 'mmakd'),
         mmcv='onedl-mmcv'),
@@ -58,20 +62,34 @@ def _lines(name):
     return found
 
 
-def requirements(only=None, stack='openmmlab'):
-    """mmakd's pinned requirements, read from requirements/*.txt."""
+def constraints_file(stack='openmmlab', given=None):
+    """The constraints file: ``given``, else ``$CONSTRAINTS``, else the
+    stack's own."""
+    given = given or os.environ.get('CONSTRAINTS')
+    if given:
+        return Path(given).resolve()
+    return ROOT / 'requirements' / f"{STACKS[stack]['constraints']}.txt"
+
+
+def requirements(only=None, stack='openmmlab', constraints=None):
+    """mmakd's requirements (requirements/*.txt), each with the exact
+    version of the constraints file where it names one."""
     from packaging.requirements import Requirement
     lines = ['mmakd']
     for name in STACKS[stack]['files']:
         lines += _lines(name)
     reqs = [Requirement(ln) for ln in lines]
+    path = constraints_file(stack, constraints)
+    text = path.read_text().splitlines()
+    reqs += [Requirement(ln.split('#')[0]) for ln in text
+             if ln.split('#')[0].strip()]
     return [r for r in reqs if only in (None, r.name)]
 
 
-def problems(only=None, stack='openmmlab'):
+def problems(only=None, stack='openmmlab', constraints=None):
     """What is missing, of the wrong version, or fails to import."""
     try:
-        reqs = requirements(only, stack)
+        reqs = requirements(only, stack, constraints)
     except ImportError:
         return ['packaging: not installed']
     found = []
@@ -108,9 +126,6 @@ def problems(only=None, stack='openmmlab'):
         where = Path(importlib.import_module('mmakd').__file__).parents[1]
         if where.resolve() != ROOT:
             found.append(f'mmakd: installed from {where}, not from {ROOT}')
-        elif not STARTUP_HOOK_RAN:
-            found.append('mmakd-import-hook.pth: not in site-packages '
-                         '(an install from before it existed)')
         elif not (ROOT / 'mmakd' / '.mim' / 'configs').is_dir():
             found.append('mmakd/.mim/configs: missing (`mmakd::` configs; '
                          'an editable install from before they existed)')
@@ -128,13 +143,17 @@ def main():
         help='which packages: OpenMMLab\'s (default) or the ONEDL forks '
         '(default: $STACK)')
     parser.add_argument(
+        '--constraints',
+        help='the constraints file of exact versions (default: '
+        '$CONSTRAINTS, else the stack\'s requirements/constraints*.txt)')
+    parser.add_argument(
         '--summary', action='store_true', help='print installed versions')
     args = parser.parse_args()
     if args.summary:
         print(', '.join(f'{n} {metadata.version(n)}'
                         for n in STACKS[args.stack]['summary']))
         return 0
-    found = problems(args.only, args.stack)
+    found = problems(args.only, args.stack, args.constraints)
     if not args.quiet:
         print('\n'.join(found) or 'all mmakd requirements are installed',
               file=sys.stderr if found else sys.stdout)

@@ -5,6 +5,12 @@
 #   bash tools/install.sh          # what `make install` runs
 #   TORCH_SPEC='torch==2.13.0' bash tools/install.sh
 #   STACK=onedl bash tools/install.sh   # the ONEDL forks instead
+#   CONSTRAINTS=requirements/constraints-lowest.txt bash tools/install.sh
+#
+# The versions come from a constraints file (pip install -c): by default
+# requirements/constraints.txt (requirements/constraints-onedl.txt with
+# STACK=onedl), the exact stack the tests run on; requirements/*.txt hold
+# the ranges mmakd supports.
 #
 # A torch that is already installed (e.g. your CUDA build) is kept; torch is
 # installed only when missing. mmcv 2.1.0 (onedl-mmcv 2.3.6 with
@@ -22,11 +28,17 @@ PYTHON=${PYTHON:-python}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 export STACK=${STACK:-openmmlab}
 case "$STACK" in
-  openmmlab) MMCV=mmcv; MMINSTALL=mminstall; RUNTIME=runtime ;;
-  onedl) MMCV=onedl-mmcv; MMINSTALL=onedl-mminstall; RUNTIME=onedl ;;
+  openmmlab) MMCV=mmcv; MMINSTALL=mminstall; STACK_REQS=openmmlab
+    DEFAULT_CONSTRAINTS=requirements/constraints.txt ;;
+  onedl) MMCV=onedl-mmcv; MMINSTALL=onedl-mminstall; STACK_REQS=onedl
+    DEFAULT_CONSTRAINTS=requirements/constraints-onedl.txt ;;
   *) echo "mmakd: STACK must be openmmlab or onedl, got '$STACK'" >&2; exit 2 ;;
 esac
-pip_install() { "$PYTHON" -m pip install --disable-pip-version-check "$@"; }
+export CONSTRAINTS=${CONSTRAINTS:-$DEFAULT_CONSTRAINTS}
+if [ ! -f "$CONSTRAINTS" ]; then
+  echo "mmakd: CONSTRAINTS=$CONSTRAINTS: no such file" >&2; exit 2
+fi
+pip_install() { "$PYTHON" -m pip install --disable-pip-version-check -c "$CONSTRAINTS" "$@"; }
 
 if "$PYTHON" tools/check_env.py --quiet; then
   echo "mmakd: environment complete ($("$PYTHON" tools/check_env.py --summary))"
@@ -43,7 +55,7 @@ fi
 
 if [ "$STACK" = openmmlab ]; then
   echo "mmakd: installing mmengine"
-  pip_install 'mmengine==0.10.7'
+  pip_install mmengine
 fi
 
 if ! "$PYTHON" tools/check_env.py --quiet --only "$MMCV"; then
@@ -53,8 +65,9 @@ if ! "$PYTHON" tools/check_env.py --quiet --only "$MMCV"; then
 fi
 
 echo "mmakd: installing the detection and segmentation packages, mmrazor, the demo's and test tools, mmakd"
-pip_install -r "requirements/$RUNTIME.txt" -r requirements/demo.txt \
-  -r requirements/tests.txt
-pip_install --no-build-isolation --no-deps -e .
+pip_install -r "requirements/$STACK_REQS.txt" -r requirements/runtime.txt \
+  -r requirements/demo.txt -r requirements/tests.txt
+# No --no-deps: mmakd's install_requires name no package that a fork replaces.
+pip_install --no-build-isolation -e .
 
 "$PYTHON" tools/check_env.py

@@ -3,8 +3,8 @@
 ``configs/`` is reached as ``mmakd/.mim/configs`` (links that the editable
 build makes in the checkout), as mmengine reads any OpenMMLab package's
 configs; :mod:`mmakd_compat.mmakd_configs` teaches mmengine's config lookup
-the name ``mmakd``. The installed wheel is tested in
-``test_startup_hook.py``.
+the name ``mmakd`` while mmakd is imported. The installed wheel is tested in
+``test_process_changes.py``.
 """
 import os.path as osp
 from pathlib import Path
@@ -14,10 +14,10 @@ import pytest
 from helpers import REPO_ROOT, run_python
 from mmengine.config import Config
 from mmengine.hub import get_config
-from mmrazor.registry import MODELS
 
 import mmakd
-from mmakd_compat import DISABLE_ENV, mmakd_configs, razor_cfg_path
+from mmakd.models.algorithms import build_sub_model
+from mmakd_compat import mmakd_configs, report
 
 AKD_CWD = 'cwd/akd-cwd_fpn_retina-r101_retina-r50_2x_coco.py'
 #: A CPU-sized mmseg model config (the Digit Scenes student).
@@ -92,7 +92,7 @@ def test_an_mmakd_base_keeps_its_own_scopes(tmp_path):
 
 
 def test_a_cfg_path_named_mmakd_builds_in_its_configs_scope():
-    model = MODELS.build(
+    model = build_sub_model(
         dict(cfg_path=f'mmakd::{SEG_STUDENT}', pretrained=False))
     assert type(model).__name__ == 'EncoderDecoder'
     assert type(model).__module__.startswith('mmseg.')
@@ -109,38 +109,74 @@ def test_other_names_are_mmengines():
         _get_package_and_cfg_path('nopkg::a/b.py')
     with pytest.raises(ValueError, match='multiple `::`'):
         _get_package_and_cfg_path('mmakd::a/b::c.py')
-    # mmengine's registries read the table too: mmakd stays out of it.
-    assert 'mmakd' not in MODULE2PACKAGE
+    # mmakd's entry in mmengine's own table; the function is mmengine's.
+    assert MODULE2PACKAGE['mmakd'] == 'mmakd'
+    assert not hasattr(_get_package_and_cfg_path, '__wrapped__')
 
 
 def test_the_perturbation_registry_keeps_working():
-    """A registry of scope mmakd imports nothing of ``mmakd.utils``."""
+    """mmakd in mmengine's table: a registry of scope mmakd still builds."""
     from mmakd.models.avatars import PERTURBATIONS
     get_config(f'mmakd::{AKD_CWD}')
     assert PERTURBATIONS.get('ChannelDropout').__name__ == 'ChannelDropout'
 
 
-def test_the_wrappers_are_installed_once():
+def test_one_wrapper_and_what_it_did_is_recorded():
+    wrapped = Config.__dict__['_get_cfg_path']
+    assert getattr(wrapped.__func__, '__mmakd_compat__', False)
+    assert not hasattr(wrapped.__func__.__wrapped__, '__mmakd_compat__')
+    mmakd_configs.apply()
+    assert Config.__dict__['_get_cfg_path'] is wrapped
+    states = {s.name: s.state for s in report()}
+    assert states[mmakd_configs.NAME] == 'applied'
+    assert states[mmakd_configs.EDITABLE_NAME] in ('applied', 'not needed')
+
+
+@pytest.fixture
+def mmengine_misses_mmakd(monkeypatch, tmp_path):
+    """mmengine's ``get_installed_path`` as in a PEP 660 editable install:
+    an answer for mmakd without ``.mim/configs``."""
     import mmengine.config.config as config
     import mmengine.hub.hub as hub
     import mmengine.utils as utils
+    from mmengine.utils import package_utils
+    original = package_utils.get_installed_path
+    original = getattr(original, '__wrapped__', original)
+
+    def site_packages_answer(package):
+        return str(tmp_path) if package == 'mmakd' else original(package)
+
+    for module in (package_utils, utils, config, hub):
+        monkeypatch.setattr(module, 'get_installed_path',
+                            site_packages_answer)
+    return site_packages_answer
+
+
+def test_an_editable_install_is_found_where_mmakd_is_imported_from(
+        mmengine_misses_mmakd):
+    import mmengine.hub.hub as hub
+    mmakd_configs.apply()
+    assert hub.get_installed_path('mmakd') == osp.dirname(mmakd.__file__)
+    assert hub.get_installed_path('mmdet') == \
+        mmengine_misses_mmakd('mmdet')
+    assert get_config(f'mmakd::{AKD_CWD}').filename == \
+        osp.join(MIM_CONFIGS, AKD_CWD)
+    assert {s.name: s.state
+            for s in report()}[mmakd_configs.EDITABLE_NAME] == 'applied'
+
+
+def test_a_changed_mmengine_is_one_warning(monkeypatch):
     from mmengine.config import utils as config_utils
-    for module, name in ((config_utils, '_get_package_and_cfg_path'),
-                         (config, '_get_package_and_cfg_path'),
-                         (hub, '_get_package_and_cfg_path'),
-                         (utils, 'get_installed_path'),
-                         (config, 'get_installed_path'),
-                         (hub, 'get_installed_path')):
-        function = getattr(module, name)
-        if getattr(function, '__mmakd_onedl__', False):  # on the forks
-            function = function.__wrapped__
-        assert getattr(function, '__mmakd_compat__', False), (module, name)
-        assert not getattr(function.__wrapped__, '__mmakd_compat__', False)
-    wrapped = Config.__dict__['_get_cfg_path']
-    mmakd_configs.fix_imported()
-    assert Config.__dict__['_get_cfg_path'] is wrapped
-    assert config_utils._get_package_and_cfg_path is \
-        config._get_package_and_cfg_path
+    monkeypatch.delattr(config_utils, 'MODULE2PACKAGE')
+    with pytest.warns(RuntimeWarning) as warned:
+        mmakd_configs.apply()
+        mmakd_configs.apply()
+    assert len(warned) == 1
+    message = str(warned[0].message)
+    assert "mmakd: its fix 'mmakd-config-names' cannot apply" in message
+    assert 'docs/process-changes.md' in message
+    monkeypatch.undo()
+    mmakd_configs.apply()
 
 
 # ----------------------------------------------------- fresh interpreters
@@ -154,69 +190,48 @@ PARSE = ('import sys\n'
          'print(cfg.model.distiller.type, "mmakd" in sys.modules)')
 
 
-def test_the_startup_hook_resolves_an_mmakd_base(tmp_path):
-    """From another working directory (no ``mmakd.egg-info`` there)."""
+def test_without_mmakd_mmengine_refuses_mmakd(tmp_path):
+    """Nothing of mmakd runs in a process that does not import it."""
     config = _with_base(tmp_path, f'mmakd::{AKD_CWD}')
     proc = run_python(PARSE, str(config), cwd=str(tmp_path))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().splitlines()[-1] == 'AvatarDistiller False'
-
-
-def test_without_the_fix_mmengine_refuses_mmakd(tmp_path):
-    config = _with_base(tmp_path, f'mmakd::{AKD_CWD}')
-    proc = run_python(
-        PARSE, str(config), env={DISABLE_ENV: '1'}, cwd=str(tmp_path))
     assert proc.returncode != 0
     assert 'mmengine does not support to load mmakd config' in proc.stderr
 
 
+def test_with_mmakd_imported_first_an_mmakd_base_resolves(tmp_path):
+    """From another working directory (no ``mmakd.egg-info`` there)."""
+    config = _with_base(tmp_path, f'mmakd::{AKD_CWD}')
+    proc = run_python('import mmakd\n' + PARSE, str(config),
+                      cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == 'AvatarDistiller True'
+
+
 def test_get_installed_path_is_where_mmakd_is_imported_from(tmp_path):
+    """From outside the checkout, mmengine alone looks in site-packages
+    (the editable install): with mmakd imported, the fix acts."""
     proc = run_python(
-        'import importlib.util\n'
+        'import importlib.util, mmakd, mmakd_compat\n'
         'from mmengine.utils import get_installed_path\n'
+        'print({s.name: s.state for s in mmakd_compat.report()}'
+        '["mmakd-editable-configs"])\n'
         'print(get_installed_path("mmakd"))\n'
         'print(importlib.util.find_spec("mmakd").origin)',
         cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    installed, origin = proc.stdout.strip().splitlines()[-2:]
+    state, installed, origin = proc.stdout.strip().splitlines()[-3:]
+    assert state == 'applied'
     assert installed == osp.dirname(origin)
     assert osp.isdir(osp.join(installed, '.mim', 'configs'))
 
 
 def test_import_mmakd_fixes_an_imported_mmengine(tmp_path):
-    """mmengine's config lookup imported before mmakd, the hook off."""
+    """mmengine's config lookup imported before mmakd."""
     code = ('import sys\n'
             'import mmengine.hub\n'
             'from mmengine.config import Config\n'
             'import mmakd\n'
             'print(mmengine.hub.get_config(sys.argv[1]).model.distiller.type)')
-    proc = run_python(
-        code, f'mmakd::{AKD_CWD}', env={DISABLE_ENV: '1'}, cwd=str(tmp_path))
+    proc = run_python(code, f'mmakd::{AKD_CWD}', cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == 'AvatarDistiller'
-
-
-def test_the_finder_routes_every_fixed_module():
-    import mmakd_compat
-    routed = mmakd_compat._AFTER_EXEC
-    assert {n for n, m in routed.items() if 'mmakd_configs' in m} == \
-        set(mmakd_configs.FIXES)
-    assert {n for n, m in routed.items() if 'razor_cfg_path' in m} == \
-        {razor_cfg_path.TARGET}
-    assert {n for n, m in routed.items() if 'onedl_forks' in m} == \
-        {'mmengine.utils.package_utils'}
-    assert set().union(*routed.values()) == {
-        'mmakd_configs', 'onedl_forks', 'razor_cfg_path'
-    }
-
-
-def test_the_fixes_are_imported_with_what_they_fix():
-    """Not at start-up: only once mmengine's config lookup is imported."""
-    proc = run_python('import sys\n'
-                      'names = ("mmakd_compat.mmakd_configs", '
-                      '"mmakd_compat.razor_cfg_path")\n'
-                      'print([n in sys.modules for n in names])\n'
-                      'import mmengine.config\n'
-                      'print([n in sys.modules for n in names])')
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.split('\n')[:2] == ['[False, False]', '[True, False]']

@@ -1,4 +1,4 @@
-"""Fix 6, the ONEDL forks, on either stack.
+"""The fixes for the ONEDL forks, on either stack.
 
 On OpenMMLab's packages the fork's distributions are simulated (what
 ``importlib.metadata`` reports is replaced), so the fix's decisions are
@@ -49,7 +49,7 @@ def test_mmcv_gate_is_widened_to_a_tested_fork_only(installed):
     assert onedl_forks.widened_mmcv_bound() is None
     installed(mmcv='2.1.0')
     assert onedl_forks.widened_mmcv_bound() is None
-    assert onedl_forks.find_spec('mmrazor', None) is None
+    assert onedl_forks.mmcv_gate_patches() == []
 
 
 def test_cuda_builds_of_onedl_mmcv_count(installed, monkeypatch):
@@ -65,51 +65,60 @@ def test_cuda_builds_of_onedl_mmcv_count(installed, monkeypatch):
                                            '2.3.6')
 
 
-def test_the_gated_module_compiles_with_the_forks_bound(installed, tmp_path,
-                                                        monkeypatch):
-    """MMRazor's ``__init__`` as shipped, compiled by the fix."""
-    package = tmp_path / 'mmrazor'
-    package.mkdir()
-    (package / '__init__.py').write_text(
-        "mmcv_minimum_version = '2.0.0rc1'\n"
-        "mmcv_maximum_version = '2.1.0'\n")
+#: MMRazor 1.0.0's gate, as its ``__init__`` ships it.
+GATE_SOURCE = ("mmcv_minimum_version = '2.0.0rc1'\n"
+               "mmcv_maximum_version = '2.1.0'\n")
+
+
+def test_the_gate_is_compiled_with_the_forks_bound(installed, monkeypatch):
     installed(onedl_mmcv='2.3.6')
-    spec = onedl_forks.find_spec('mmrazor', [str(tmp_path)])
-    assert spec is not None
+    monkeypatch.setattr(onedl_forks, 'module_source',
+                        lambda name: GATE_SOURCE)
+    patch, = onedl_forks.mmcv_gate_patches()
+    assert patch.module == 'mmrazor'
     namespace = {}
-    exec(spec.loader.get_code('mmrazor'), namespace)
+    exec(GATE_SOURCE.replace(patch.line, patch.replacement), namespace)
     assert namespace['mmcv_maximum_version'] == '2.3.6'
     assert namespace['mmcv_minimum_version'] == '2.0.0rc1'
-    assert onedl_forks.find_spec('mmdet', [str(tmp_path)]) is None
 
 
-def test_package_lookups_answer_for_the_fork(installed):
-    """``mmsegmentation`` (mmengine's project name of ``mmseg::``) is found
-    as the package ``mmseg`` that the fork installs."""
+def test_a_changed_gate_on_the_fork_is_one_warning(installed, monkeypatch):
+    installed(onedl_mmcv='2.3.6')
+    monkeypatch.setattr(onedl_forks, 'module_source', lambda name: 'x = 1')
+    with pytest.warns(RuntimeWarning, match="'mmrazor-mmcv-gate-onedl'"):
+        assert onedl_forks.mmcv_gate_patches() == []
+
+
+@pytest.fixture
+def module2package(monkeypatch):
+    """mmengine's package table, restored after the test."""
+    from mmengine.config import utils as config_utils
+    table = config_utils.MODULE2PACKAGE
+    monkeypatch.setitem(table, 'mmseg', table['mmseg'])
+    return table
+
+
+def test_mmseg_configs_are_found_through_the_forks_package(
+        installed, module2package):
+    """``mmseg::`` names the project ``mmsegmentation``, which the fork does
+    not install: the table's entry becomes the import name ``mmseg``, which
+    mmengine's own lookups find."""
     import mmseg
-
-    def not_installed(package):
-        raise ImportError(f'Package {package} is not installed.')
-
-    lookup = onedl_forks._wrap_installed_path(not_installed)
-    is_installed = onedl_forks._wrap_is_installed(lambda package: False)
-    installed(onedl_mmsegmentation='1.4.2')
-    assert lookup('mmsegmentation') == osp.dirname(mmseg.__file__)
-    assert is_installed('mmsegmentation')
-    with pytest.raises(ImportError, match='mmpretrain is not installed'):
-        lookup('mmpretrain')
-    assert not is_installed('mmpretrain')
+    from mmengine.utils import get_installed_path, is_installed
     installed(mmsegmentation='1.2.2')
-    with pytest.raises(ImportError):
-        lookup('mmsegmentation')
+    onedl_forks.point_mmseg_at_the_fork()
+    assert module2package['mmseg'] == 'mmsegmentation'
+    installed(onedl_mmsegmentation='1.4.2')
+    onedl_forks.point_mmseg_at_the_fork()
+    assert module2package['mmseg'] == 'mmseg'
+    assert is_installed('mmseg')
+    assert get_installed_path('mmseg') == osp.dirname(mmseg.__file__)
 
 
 @pytest.mark.skipif(ON_ONEDL_FORKS, reason='the forks are installed here')
-def test_on_openmmlab_packages_nothing_is_wrapped():
-    from mmengine.utils import package_utils
-    for name in ('is_installed', 'get_installed_path'):
-        assert not getattr(getattr(package_utils, name), '__mmakd_onedl__',
-                           False)
+def test_on_openmmlab_packages_nothing_is_changed():
+    from mmengine.config.utils import MODULE2PACKAGE
+    assert MODULE2PACKAGE['mmseg'] == 'mmsegmentation'
     import mmrazor
     assert mmrazor.mmcv_maximum_version == '2.1.0'
     assert type(mmrazor.__spec__.loader) is \

@@ -1,11 +1,12 @@
 """The student leaves a distillation run as a plain mmdet/mmseg model.
 
 MMRazor's own packaged ``train.py`` trains Digit Scenes AKD configs for two
-iterations in a process that never imports mmakd itself (the config's
-``custom_imports`` does; MMRazor imports its models before reading it, which
-the installed start-up hook makes work on torch 2.x). Its
-``convert_kd_ckpt_to_student.py`` and ``feature_visualization.py`` then run
-on the result, and ``tools/model_converters/export_student.py`` exports the
+iterations through mmakd's launcher, ``python -m mmakd.run`` (MMRazor imports
+its models before it reads the config's ``custom_imports``, which fails on
+torch 2.x unless mmakd is imported first). Its
+``convert_kd_ckpt_to_student.py``, ``test.py`` and
+``feature_visualization.py`` then run on the result, through the same
+launcher, and ``tools/model_converters/export_student.py`` exports the
 student, which mmdet's and mmseg's inference APIs load, without mmakd, and
 which predicts what the student inside the distillation model predicts.
 """
@@ -23,7 +24,6 @@ import pytest
 import torch
 from helpers import ON_ONEDL_FORKS, REPO_ROOT, run_python
 
-from mmakd_compat import DISABLE_ENV
 
 MMRAZOR_TOOLS = Path(__import__('mmrazor').__file__).parent / '.mim' / 'tools'
 CONFIGS = Path(REPO_ROOT) / 'configs' / 'digit_scenes'
@@ -32,8 +32,11 @@ DET_AKD = CONFIGS / ('akd-cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
 SEG_AKD = CONFIGS / ('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
                      'digit-scenes.py')
 EXPORT = osp.join(REPO_ROOT, 'tools', 'model_converters', 'export_student.py')
-#: A process in which nothing of mmakd is present.
-WITHOUT_MMAKD = {DISABLE_ENV: '1'}
+#: Another package's script, with mmakd imported first.
+LAUNCH = [sys.executable, '-m', 'mmakd.run']
+#: A process in which nothing of mmakd is present (no variable is needed:
+#: mmakd runs nothing at start-up).
+WITHOUT_MMAKD: Dict[str, str] = {}
 #: How MMRazor 1.0.0 stops without mmakd's fixes: at its torch gate; on the
 #: ONEDL forks before that, at its mmcv gate.
 UNFIXED_MMRAZOR_FAILS = 'is used but incompatible' if ON_ONEDL_FORKS \
@@ -84,7 +87,7 @@ def _razor_train(config: Path, task: str, data_root: str,
                  work_dir: Path) -> Path:
     """MMRazor's packaged train.py, 2 iterations, no teacher checkpoint."""
     _run([
-        sys.executable,
+        *LAUNCH,
         str(MMRAZOR_TOOLS / 'train.py'),
         str(config), '--work-dir',
         str(work_dir), '--cfg-options', 'model.teacher_ckpt=None',
@@ -125,7 +128,7 @@ def test_mmrazor_train_py_writes_an_akd_checkpoint(det_ckpt):
 def test_mmrazor_convert_kd_ckpt_to_student(det_ckpt, tmp_path):
     """A torch-only script loads the Runner checkpoint (weights_only)."""
     _run([
-        sys.executable,
+        *LAUNCH,
         str(MMRAZOR_TOOLS / 'model_converters' /
             'convert_kd_ckpt_to_student.py'),
         str(det_ckpt), '--out-path',
@@ -142,7 +145,7 @@ def test_mmrazor_convert_kd_ckpt_to_student(det_ckpt, tmp_path):
 def test_mmrazor_test_py_on_the_distillation_checkpoint(
         det_ckpt, data_root, tmp_path):
     out = _run([
-        sys.executable,
+        *LAUNCH,
         str(MMRAZOR_TOOLS / 'test.py'),
         str(DET_AKD),
         str(det_ckpt), '--work-dir',
@@ -153,7 +156,7 @@ def test_mmrazor_test_py_on_the_distillation_checkpoint(
 
 
 @pytest.mark.slow
-def test_the_import_hook_is_what_makes_mmrazor_train_py_work(tmp_path):
+def test_the_launcher_is_what_makes_mmrazor_train_py_work(tmp_path):
     proc = _run_raw([
         sys.executable,
         str(MMRAZOR_TOOLS / 'train.py'),
@@ -268,9 +271,9 @@ def test_exported_student_predicts_as_inside_the_distiller(
     'visualizations/feature_diff_visualization.py'
 ])
 def test_mmrazor_visualisers_start(tool):
-    """They import ``mmrazor.models`` at their top: without the hook they
-    stop there on torch 2.x."""
-    assert 'usage' in _run([sys.executable, str(MMRAZOR_TOOLS / tool), '-h'])
+    """They import ``mmrazor.models`` at their top: without the launcher
+    they stop there on torch 2.x."""
+    assert 'usage' in _run([*LAUNCH, str(MMRAZOR_TOOLS / tool), '-h'])
     proc = _run_raw([sys.executable, str(MMRAZOR_TOOLS / tool), '-h'],
                     WITHOUT_MMAKD)
     assert proc.returncode != 0 and UNFIXED_MMRAZOR_FAILS in proc.stderr
