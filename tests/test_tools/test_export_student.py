@@ -24,7 +24,6 @@ import pytest
 import torch
 from helpers import ON_ONEDL_FORKS, REPO_ROOT, run_python
 
-
 MMRAZOR_TOOLS = Path(__import__('mmrazor').__file__).parent / '.mim' / 'tools'
 CONFIGS = Path(REPO_ROOT) / 'configs' / 'digit_scenes'
 DET_AKD = CONFIGS / ('akd-cwd_fpn_retina-r18w32_retina-r18w8_1500i_'

@@ -25,8 +25,8 @@ def _edited_checkpoint(src: Path, dst: Path, drop=(), add=()) -> str:
     return str(dst)
 
 
-@pytest.mark.parametrize('algorithm',
-                         ['SingleTeacherDistill', 'FpnTeacherDistill'])
+@pytest.mark.parametrize(
+    'algorithm', ['MMAKDSingleTeacherDistill', 'MMAKDFpnTeacherDistill'])
 def test_teacher_of_another_shape_is_refused(teacher_ckpt, algorithm):
     with pytest.raises(TeacherCheckpointMismatch) as error:
         build_toy_distill(
