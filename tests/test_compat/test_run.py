@@ -166,14 +166,6 @@ RECIPES = {
 }
 
 
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory) -> str:
-    from mmakd.demo import create_digit_scenes
-    root = str(tmp_path_factory.mktemp('digit_scenes'))
-    create_digit_scenes(root, 8, 4, seed=0)
-    return root
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('package', ['mmdet', 'mmseg'])
 def test_their_train_py_on_an_mmakd_base(package, data_root, tmp_path):

@@ -90,14 +90,6 @@ def _package_tool(package: str, tool: str) -> Path:
     return Path(__import__(package).__file__).parent / '.mim' / 'tools' / tool
 
 
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory) -> str:
-    from mmakd.demo import create_digit_scenes
-    root = str(tmp_path_factory.mktemp('digit_scenes'))
-    create_digit_scenes(root, 8, 4, seed=0)
-    return root
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('package,config', [
     ('mmdet', 'retinanet_r18-w8_fpn_1500i_digit-scenes.py'),

@@ -74,14 +74,6 @@ def _data_options(root: str, task: str) -> List[str]:
     return opts
 
 
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory) -> str:
-    from mmakd.demo import create_digit_scenes
-    root = str(tmp_path_factory.mktemp('digit_scenes'))
-    create_digit_scenes(root, 8, 4, seed=0)
-    return root
-
-
 def _razor_train(config: Path, task: str, data_root: str,
                  work_dir: Path) -> Path:
     """MMRazor's packaged train.py, 2 iterations, no teacher checkpoint."""
