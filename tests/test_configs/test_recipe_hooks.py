@@ -533,7 +533,7 @@ def test_the_child_config_keeps_the_recipe_model_and_hooks(
         load_recipe(str(recipe['path'])).model.to_dict(),
         child.model.to_dict())
     assert differences == recipe['model_changes']
-    assert child.model.type == 'FpnTeacherDistill'
+    assert child.model.type == 'MMAKDFpnTeacherDistill'
     assert child.model.distiller.type == 'AvatarDistiller'
     assert child.model.distiller == parent.model.distiller
     assert child.model.teacher_ckpt is None
