@@ -11,6 +11,13 @@ those, are added to torch's allow-list with torch's own
 everything else, and ``getattr`` is replaced in the list by a function that
 returns ``HistoryBuffer``'s statistics methods and nothing else.
 
+A load inside ``torch.serialization.safe_globals(list)`` (onedl-mmengine
+loads every checkpoint so) takes that list's objects off the allow-list when
+it ends, mmakd's ``HistoryBuffer`` and numpy globals among them. So the list
+also holds a stand-in for ``HistoryBuffer`` (another object, which stays),
+and the first checkpoint that holds a ``HistoryBuffer`` after such a load
+registers the whole list again.
+
 Only torch >= 2.6 gets the list (:func:`needs_allow_list`). torch 2.4 and 2.5
 have ``add_safe_globals`` but load with ``weights_only=False`` by default, and
 they do not understand the list's ``(obj, 'name')`` entries: there nothing is
@@ -30,6 +37,7 @@ NAME = 'torch-weights-only'
 _BUILTIN_STATISTICS = frozenset(('min', 'max', 'current', 'mean'))
 #: The first torch whose ``torch.load`` defaults to ``weights_only=True``.
 WEIGHTS_ONLY_DEFAULT_SINCE = (2, 6)
+HISTORY_BUFFER = 'mmengine.logging.history_buffer.HistoryBuffer'
 
 
 def parse_version(version: str) -> Optional[Tuple[int, int]]:
@@ -69,12 +77,63 @@ def needs_allow_list(version: Optional[str] = None) -> bool:
     return parsed is not None and parsed >= WEIGHTS_ONLY_DEFAULT_SINCE
 
 
+def _history_buffer() -> type:
+    """mmengine's ``HistoryBuffer``, with the full allow-list registered.
+
+    torch keys its allow-list by name and the stand-in shares the class's
+    name, so the class is also registered under its public alias
+    ``mmengine.logging.HistoryBuffer``: unpickling checks the object it
+    builds against the list's values, whichever of the two holds the name.
+    It registers on every call, not once: a load inside
+    ``torch.serialization.safe_globals`` (onedl-mmengine's) restores the
+    list as it was when the context ends (torch skips entries it has).
+    """
+    import torch
+    from mmengine.logging import HistoryBuffer
+    torch.serialization.add_safe_globals([
+        *mmengine_checkpoint_globals(), *_stand_ins(),
+        (HistoryBuffer, 'mmengine.logging.HistoryBuffer')
+    ])
+    return HistoryBuffer
+
+
+class _OnDemandType(type):
+    """The stand-in's class: its missing attributes are ``HistoryBuffer``'s.
+
+    A checkpoint's ``HistoryBuffer`` refers to its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')``. Under mmakd's list that ``getattr``
+    is :func:`_history_buffer_method`; where another list supplies the
+    builtin ``getattr`` under the same name (``onedl-mmengine`` loads each
+    checkpoint inside ``torch.serialization.safe_globals`` of its own list),
+    the builtin gets the stand-in and finds the method here.
+    """
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith('__'):
+            raise AttributeError(name)
+        return getattr(_history_buffer(), name)
+
+
+class _HistoryBufferOnDemand(metaclass=_OnDemandType):
+    """Stands in for ``HistoryBuffer`` in the allow-list until it is needed.
+
+    Unpickling creates a ``HistoryBuffer`` with ``cls.__new__(cls)``; this
+    stand-in returns a real ``HistoryBuffer`` instead, after importing it.
+    """
+
+    def __new__(cls, *args: Any) -> Any:
+        real = _history_buffer()
+        return real.__new__(real, *args)
+
+
 def _history_buffer_method(owner: Any, name: str) -> Callable:
     """Stands in for ``builtins.getattr`` while unpickling a checkpoint.
 
     Only ``HistoryBuffer``'s registered statistics methods can be fetched, so
     the allow-list does not open ``getattr`` on arbitrary objects.
     """
+    if owner is _HistoryBufferOnDemand:
+        owner = _history_buffer()
     history_buffer = sys.modules.get('mmengine.logging.history_buffer')
     if history_buffer is not None and owner is history_buffer.HistoryBuffer:
         allowed = _BUILTIN_STATISTICS.union(owner._statistics_methods)
@@ -112,6 +171,19 @@ def mmengine_checkpoint_globals() -> List[SafeGlobal]:
     ]
 
 
+def _stand_ins() -> List[SafeGlobal]:
+    """The on-demand ``HistoryBuffer`` under its own name and the class's.
+
+    A load inside ``torch.serialization.safe_globals(list)`` (what
+    onedl-mmengine does) takes the list's objects off torch's allow-list when
+    it ends, the real ``HistoryBuffer`` and numpy's globals included. The
+    stand-in is another object, so it stays; the first checkpoint that
+    holds a ``HistoryBuffer`` after that registers the full list again
+    (:func:`_history_buffer`).
+    """
+    return [_HistoryBufferOnDemand, (_HistoryBufferOnDemand, HISTORY_BUFFER)]
+
+
 def allow_mmengine_checkpoints() -> None:
     """Adds :func:`mmengine_checkpoint_globals` to torch's safe globals, on
     torch >= 2.6 only (:func:`needs_allow_list`), and records the outcome
@@ -129,7 +201,7 @@ def allow_mmengine_checkpoints() -> None:
             '(resume, load_from, teacher_ckpt) fail with "Weights only load '
             'failed"')
         return
-    entries = mmengine_checkpoint_globals()
+    entries = [*mmengine_checkpoint_globals(), *_stand_ins()]
     add_safe_globals(entries)
     status.record(
         NAME, status.APPLIED,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from helpers import REPO_ROOT, run_python
+from helpers import ON_ONEDL_FORKS, REPO_ROOT, run_python
 from mmengine.config import Config
 from mmengine.hub import get_config
 
@@ -220,7 +220,8 @@ def test_get_installed_path_is_where_mmakd_is_imported_from(tmp_path):
         cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     state, installed, origin = proc.stdout.strip().splitlines()[-3:]
-    assert state == 'applied'
+    # onedl-mmengine finds an editable install by itself.
+    assert state == ('not needed' if ON_ONEDL_FORKS else 'applied')
     assert installed == osp.dirname(origin)
     assert osp.isdir(osp.join(installed, '.mim', 'configs'))
 

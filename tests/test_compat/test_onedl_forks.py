@@ -91,10 +91,11 @@ def test_a_changed_gate_on_the_fork_is_one_warning(installed, monkeypatch):
 
 @pytest.fixture
 def module2package(monkeypatch):
-    """mmengine's package table, restored after the test."""
+    """mmengine's package table with its own ``mmseg`` entry, restored
+    after the test (on the forks, ``import mmakd`` changed it)."""
     from mmengine.config import utils as config_utils
     table = config_utils.MODULE2PACKAGE
-    monkeypatch.setitem(table, 'mmseg', table['mmseg'])
+    monkeypatch.setitem(table, 'mmseg', 'mmsegmentation')
     return table
 
 
