@@ -6,23 +6,23 @@ Usage::
         [--show-dir DIR] [--cfg-options KEY=VALUE ...]
         [--launcher {none,pytorch,slurm,mpi}]
 
-The interface of mmdet's test.py. Like ``tools/train.py`` (whose helpers this
-file uses), it imports ``mmakd`` first.
+The interface of mmdet's test.py. Like ``tools/train.py``, it imports
+``mmakd`` first.
 """
 import argparse
 import inspect
-import os.path as osp
-import sys
+import os
 from typing import Optional, Sequence
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import train  # noqa: E402  (this folder's train.py; imports mmakd first)
-from mmengine.config import Config  # noqa: E402
-from mmengine.evaluator import DumpResults  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.registry import HOOKS  # noqa: E402
+from mmengine.config import Config, DictAction
+from mmengine.evaluator import DumpResults
+from mmengine.logging import print_log
+from mmengine.registry import HOOKS
 
-from mmakd.utils.checkpoint_guard import check_checkpoint_file  # noqa: E402
+import mmakd  # noqa: F401  (its fixes before any config is loaded)
+from mmakd.engine.runner import build_runner, run_then_close
+from mmakd.utils import load_tool_config
+from mmakd.utils.checkpoint_guard import check_checkpoint_file
 
 
 def enable_visualization(cfg: Config, show_dir: str) -> None:
@@ -65,11 +65,25 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--show-dir',
         help='save drawn predictions here (relative paths are under '
         'work_dir/<timestamp>/ for mmdet models)')
-    train.add_common_args(parser)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, xxx=yyy pairs merged into the '
+        'config; lists as key="[a,b]" or key=a,b, nested as '
+        'key="[(a,b),(c,d)]" (quotes needed, no white space)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or
+    # --local_rank (older); torchrun sets LOCAL_RANK instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error('--out must be a .pkl or .pickle file')
-    train.export_local_rank(args)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
@@ -79,7 +93,7 @@ def evaluate(cfg: Config, out: Optional[str] = None) -> None:
     A distillation checkpoint given for a plain model's config stops here
     (mmengine would load none of its weights, with a warning).
     """
-    runner = train.build_runner(cfg)
+    runner = build_runner(cfg)
     check_checkpoint_file(runner.model, cfg.load_from)
     if out is not None:
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
@@ -101,12 +115,13 @@ def skip_teacher_ckpt(cfg: Config) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Evaluates a checkpoint on the config's test set."""
     args = parse_args(argv)
-    cfg = train.load_config(args)
+    cfg = load_tool_config(args.config, args.launcher, args.cfg_options,
+                           args.work_dir)
     cfg.load_from = args.checkpoint
     skip_teacher_ckpt(cfg)
     if args.show_dir:
         enable_visualization(cfg, args.show_dir)
-    train.run_then_close(lambda: evaluate(cfg, args.out))
+    run_then_close(lambda: evaluate(cfg, args.out))
 
 
 if __name__ == '__main__':

@@ -91,7 +91,7 @@ def test_the_benchmark_runs_on_det_and_seg_recipes(config, tmp_path):
 def test_logged_steps_mark_every_interval_th_step(interval, expected):
     from mmengine.logging import MessageHub
 
-    from mmakd.models.distillers.avatar_stats_hook import LOGGED_ITER_KEY
+    from mmakd.engine.hooks.avatar_stats_hook import LOGGED_ITER_KEY
     hub = MessageHub.get_instance(f'bench-{interval}')
     seen = []
     step = benchmark_avatars.logged_steps(

@@ -23,6 +23,8 @@ import torch
 from helpers import (REPO_ROOT, TESTS_DATA, TOY_KD_CONFIG, free_port,
                      load_tool, run_tool, toy_config)
 
+from mmakd.utils import load_tool_config
+
 if TESTS_DATA not in sys.path:  # toy_kd.py's custom_imports, in process
     sys.path.insert(0, TESTS_DATA)
 
@@ -49,7 +51,9 @@ def test_local_rank_flags_export_local_rank(tool, flag, monkeypatch):
 
 def _train_cfg(*argv: str):
     args = train_py.parse_args([TOY_KD_CONFIG, *argv])
-    return train_py.apply_train_args(train_py.load_config(args), args)
+    cfg = load_tool_config(args.config, args.launcher, args.cfg_options,
+                           args.work_dir)
+    return train_py.apply_train_args(cfg, args)
 
 
 def test_train_work_dir_defaults_like_mmdet(monkeypatch):
@@ -90,49 +94,6 @@ def test_auto_scale_lr_needs_the_config_entry(monkeypatch):
         cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper'), **scale))
         with pytest.raises(RuntimeError, match='auto_scale_lr'):
             train_py.apply_train_args(cfg, args)
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU machine')
-def test_cpu_distributed_needs_gloo():
-    cfg = toy_config(**{'env_cfg.dist_cfg.backend': 'nccl'})
-    cfg.launcher = 'pytorch'
-    with pytest.raises(RuntimeError, match='gloo'):
-        train_py.setup_cpu_distributed(cfg)
-    cfg.launcher = 'none'
-    train_py.setup_cpu_distributed(cfg)  # not distributed: nothing to do
-    assert 'model_wrapper_cfg' not in cfg
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU machine')
-@pytest.mark.parametrize('launcher', ['slurm', 'mpi'])
-def test_cpu_distributed_names_the_launchers_that_need_cuda(launcher):
-    cfg = toy_config(**{'env_cfg.dist_cfg.backend': 'gloo'})
-    cfg.launcher = launcher
-    with pytest.raises(RuntimeError, match=f'--launcher {launcher} needs '
-                       'one .* on CPU use --launcher pytorch'):
-        train_py.setup_cpu_distributed(cfg)
-    assert 'model_wrapper_cfg' not in cfg
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU machine')
-def test_dist_defaults_choose_gloo_and_a_timeout(monkeypatch):
-    logged = []
-    monkeypatch.setattr(train_py, 'print_log',
-                        lambda msg, **kwargs: logged.append(msg))
-    cfg = toy_config(**{'env_cfg.dist_cfg': dict(backend='nccl')})
-    cfg.launcher = 'pytorch'
-    train_py.set_dist_defaults(cfg)
-    assert cfg.env_cfg.dist_cfg == dict(
-        backend='gloo', timeout=train_py.DEFAULT_DIST_TIMEOUT)
-    assert len(logged) == 1 and 'the distributed backend is gloo' in logged[0]
-    cfg = toy_config(**{'env_cfg.dist_cfg': dict(backend='gloo', timeout=9)})
-    cfg.launcher = 'pytorch'
-    train_py.set_dist_defaults(cfg)
-    assert cfg.env_cfg.dist_cfg == dict(backend='gloo', timeout=9)
-    cfg = toy_config(**{'env_cfg.dist_cfg': dict(backend='nccl')})
-    cfg.launcher = 'none'  # not distributed: nothing changes
-    train_py.set_dist_defaults(cfg)
-    assert cfg.env_cfg.dist_cfg == dict(backend='nccl')
 
 
 def test_test_out_must_be_a_pickle(monkeypatch, capsys):
@@ -362,4 +323,6 @@ def test_train_py_uses_one_thread_unless_omp_num_threads(
         str(tmp_path), '--cfg-options', 'train_cfg.max_iters=1',
         'train_cfg.val_interval=1'
     ], unset=() if omp else ('OMP_NUM_THREADS', ), **env)
-    assert ('torch uses 1 intra-op CPU thread' in output) == one_thread
+    # Only when training on the CPU.
+    assert ('torch uses 1 intra-op CPU thread' in output) == (
+        one_thread and not torch.cuda.is_available())

@@ -39,7 +39,7 @@ from mmengine.registry import init_default_scope
 from mmrazor.registry import MODELS
 
 import mmakd  # noqa: F401  (compat fixes, registry)
-from mmakd.models.distillers.avatar_stats_hook import LOGGED_ITER_KEY
+from mmakd.engine.hooks.avatar_stats_hook import LOGGED_ITER_KEY
 from mmakd.utils import disable_downloads, load_config, resolve_cfg_paths
 
 DEFAULT_RECIPE = \

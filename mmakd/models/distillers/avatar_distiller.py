@@ -12,13 +12,13 @@ from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
 from mmrazor.registry import MODELS
 from torch import nn
 
+from ...engine.hooks.avatar_stats_hook import LOGGED_ITER_KEY
 from ..avatars.avatar_generator import generator_cfg
 from ..avatars.avatar_random import runner_iteration
 from ..losses.akd_options import check_eps, check_sigma, check_uncertainty
 from ..losses.loss_keys import resolve_keys
 from ..losses.uncertainty import release_form, standardise_before_generation
 from ..losses.uncertainty_aware_kd_loss import UncertaintyAwareKDLoss
-from .avatar_stats_hook import LOGGED_ITER_KEY
 
 #: Iterations checked for NaN/inf on every device before the interval rules.
 FIRST_CHECKED_ITERS = 10

@@ -7,7 +7,7 @@ from helpers import toy_config
 from mmengine.hooks import LoggerHook
 from mmengine.runner import Runner
 
-from mmakd.models.distillers.avatar_stats_hook import logs_train_iter
+from mmakd.engine.hooks.avatar_stats_hook import logs_train_iter
 
 
 def train(work_dir: str, interval: int, with_hook: bool) -> Runner:
