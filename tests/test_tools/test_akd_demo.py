@@ -14,6 +14,8 @@ from helpers import REPO_ROOT, skip_on_onedl_forks
 from mmengine.config import Config
 from mmrazor.registry import MODELS
 
+from mmakd.utils import load_tool_config
+
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
 import akd_demo  # noqa: E402
 import akd_demo_report  # noqa: E402
@@ -21,7 +23,7 @@ import train_process  # noqa: E402
 
 
 def _load_train_py():
-    """tools/train.py as a module (its parse_args and load_config)."""
+    """tools/train.py as a module (its parse_args)."""
     spec = importlib.util.spec_from_file_location('akd_demo_test_train',
                                                   train_process.TRAIN_PY)
     module = importlib.util.module_from_spec(spec)
@@ -37,7 +39,9 @@ def train_py_config(command, monkeypatch) -> Config:
     assert command[0] == sys.executable
     at = command.index(train_process.TRAIN_PY)
     monkeypatch.setenv('LOCAL_RANK', '0')  # parse_args sets it otherwise
-    return train_py.load_config(train_py.parse_args(command[at + 1:]))
+    args = train_py.parse_args(command[at + 1:])
+    return load_tool_config(args.config, args.launcher, args.cfg_options,
+                            args.work_dir)
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess:
