@@ -25,7 +25,7 @@ fix cannot apply:
 The two source patches act through a finder that is on ``sys.meta_path``
 only while :func:`apply` imports MMRazor.
 """
-from . import checkpoint, mmakd_configs, mmrazor_torch2, onedl_forks, status
+from . import checkpoint, mmakd_configs, mmrazor_torch2, onedl_forks
 from .source_patch import import_patched
 from .status import DOCS, FixState, report
 
@@ -35,23 +35,9 @@ __all__ = ['DOCS', 'FixState', 'apply', 'import_mmrazor', 'report']
 def import_mmrazor() -> None:
     """Imports ``mmrazor.models`` with the source patches the installed
     versions need (MMRazor's torch and mmcv gates), and records them."""
-    patches = onedl_forks.mmcv_gate_patches()
-    if not mmrazor_torch2.affected():
-        status.record(mmrazor_torch2.NAME, status.NOT_NEEDED,
-                      'MMRazor is not 1.0.0, or torch is 1.x')
-    elif mmrazor_torch2.missing():
-        status.cannot_apply(
-            mmrazor_torch2.NAME,
-            f'{", ".join(mmrazor_torch2.missing())} no longer hold the '
-            'torch gate, so `import mmrazor.models` may fail with '
-            '"`torch>=1.13` is not installed properly"')
-    else:
-        patches += mmrazor_torch2.PATCHES
-        status.record(
-            mmrazor_torch2.NAME, status.APPLIED,
-            'compiled with the torch gate narrowed to 1.13.x: ' +
-            ', '.join(mmrazor_torch2.GATED_MODULES))
-    import_patched('mmrazor.models', patches)
+    import_patched(
+        'mmrazor.models',
+        onedl_forks.mmcv_gate_patches() + mmrazor_torch2.gate_patches())
 
 
 def apply() -> None:

@@ -17,9 +17,12 @@ import sys
 from importlib import metadata
 from typing import List, Optional
 
+from . import status
 from .source_patch import SourcePatch, module_source
 
-__all__ = ['NAME', 'GATED_MODULES', 'PATCHES', 'affected', 'patches']
+__all__ = [
+    'NAME', 'GATED_MODULES', 'PATCHES', 'affected', 'gate_patches', 'missing'
+]
 
 #: The fix's name (its section in docs/process-changes.md).
 NAME = 'mmrazor-torch2-gate'
@@ -56,18 +59,29 @@ def affected() -> bool:
         major is not None and major >= 2
 
 
-def patches() -> List[SourcePatch]:
-    """The patches to apply here; [] where the versions are not affected or
-    a patch's line is gone (:func:`missing` says which)."""
-    if not affected():
-        return []
-    if missing():
-        return []
-    return list(PATCHES)
-
-
 def missing() -> List[str]:
     """The gated modules whose source no longer holds the gate."""
     return [
         p.module for p in PATCHES if not p.applies_to(module_source(p.module))
     ]
+
+
+def gate_patches() -> List[SourcePatch]:
+    """:data:`PATCHES` where the installed versions need them, else []
+    (and one warning where a gate's line is gone); records the outcome."""
+    if not affected():
+        status.record(NAME, status.NOT_NEEDED,
+                      'MMRazor is not 1.0.0, or torch is 1.x')
+        return []
+    gone = missing()
+    if gone:
+        status.cannot_apply(
+            NAME, f'{", ".join(gone)} no longer hold the torch gate, so '
+            '`import mmrazor.models` may fail with "`torch>=1.13` is not '
+            'installed properly"')
+        return []
+    status.record(
+        NAME, status.APPLIED,
+        'compiled with the torch gate narrowed to 1.13.x: ' +
+        ', '.join(GATED_MODULES))
+    return list(PATCHES)
