@@ -1,3 +1,7 @@
-_base_ = './cwd_neck_yolox-l_yolox-s_8xb8-300e_coco.py'
+_base_ = [
+    './cwd_neck_yolox-l_yolox-s_8xb8-300e_coco.py',
+    '../_base_/akd.py'
+]
 
 model = dict(distiller=dict(type='AvatarDistiller'))
+custom_hooks = _base_.custom_hooks + _base_.akd_hooks

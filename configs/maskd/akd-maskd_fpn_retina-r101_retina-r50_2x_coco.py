@@ -8,10 +8,14 @@
 # the Avatars only. For the release's exact setting add
 #   --cfg-options model.architecture.neck.init_cfg=None \
 #       model.architecture.bbox_head.init_cfg=None
-_base_ = './maskd_fpn_retina-r101_retina-r50_2x_coco.py'
+_base_ = [
+    './maskd_fpn_retina-r101_retina-r50_2x_coco.py',
+    '../_base_/akd.py'
+]
 
 model = dict(
     distiller=dict(
         type='AvatarDistiller',
         uncertainty='release',
         exclude_losses=_base_.maskd_head_losses['retina-r101']))
+custom_hooks = _base_.akd_hooks

@@ -1,3 +1,7 @@
-_base_ = './mgd_fpn_cascade-mask-rcnn-x101_faster-rcnn-r50_2x_coco.py'
+_base_ = [
+    './mgd_fpn_cascade-mask-rcnn-x101_faster-rcnn-r50_2x_coco.py',
+    '../_base_/akd.py'
+]
 
 model = dict(distiller=dict(type='AvatarDistiller'))
+custom_hooks = _base_.akd_hooks

@@ -40,7 +40,6 @@ every weight is random.
 """
 import argparse
 import copy
-import inspect
 import json
 import logging
 import os
@@ -69,7 +68,7 @@ from mmakd import utils as akd_utils  # noqa: E402
 from mmakd.models import AvatarGenerator, UncertaintyAwareKDLoss  # noqa: E402
 from mmakd.models.algorithms import strict_teacher  # noqa: E402
 from mmakd.models.losses import uncertainty as akd_u  # noqa: E402
-from mmakd.models.losses.loss_keys import resolve_keys  # noqa: E402
+from mmakd.models.losses.base_losses import resolve_keys  # noqa: E402
 from mmakd.utils.checkpoint_guard import is_distillation_state  # noqa: E402
 
 
@@ -288,13 +287,11 @@ def _loss_keys(name: str, loss: torch.nn.Module,
     if isinstance(loss, UncertaintyAwareKDLoss):
         keys = (loss.student_key, loss.teacher_key)
     else:
-        signature = inspect.signature(loss.forward)
         try:
-            keys = resolve_keys('vis_avatars', name, signature,
-                                mapping=mapping)
+            keys = resolve_keys('vis_avatars', name, loss, mapping=mapping)
         except ValueError:
             try:
-                keys = resolve_keys('vis_avatars', name, signature)
+                keys = resolve_keys('vis_avatars', name, loss)
             except ValueError:
                 return None
     records = [mapping.get(key) for key in keys]
@@ -320,14 +317,14 @@ def _source_generator(distiller,
                       loss_name: str) -> Optional[torch.nn.Module]:
     """The generator that makes a loss's Avatars in training.
 
-    ``AvatarDistiller``'s own rule (``_generator_of``: the loss's generator,
+    ``AvatarDistiller``'s own rule (``generator_of``: the loss's generator,
     else the distiller's) for its wrapped losses; otherwise the loss's
     generator, else the distiller's, else None (AKD's default).
     """
     loss = distiller.distill_losses[loss_name]
     if isinstance(loss, UncertaintyAwareKDLoss) and hasattr(
-            distiller, '_generator_of'):
-        return distiller._generator_of(loss_name, loss)
+            distiller, 'generator_of'):
+        return distiller.generator_of(loss_name)
     return getattr(loss, 'avatar_generator', None) or getattr(
         distiller, 'avatar_generator', None)
 

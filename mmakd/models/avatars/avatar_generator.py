@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
+from ..checks import check_int
 from .avatar_random import AvatarRandom, Draws
 from .perturbations import PERTURBATIONS
 
@@ -90,11 +91,8 @@ class AvatarGenerator(BaseModule):
                      type='ElementDropout', p=0.1),
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg)
-        if not isinstance(num_avatars, int) or isinstance(
-                num_avatars, bool) or num_avatars < 1:
-            raise ValueError('AvatarGenerator: `num_avatars` must be an int '
-                             f'>= 1, but got {num_avatars!r}')
-        self.num_avatars = num_avatars
+        self.num_avatars = check_int('AvatarGenerator', 'num_avatars',
+                                     num_avatars, 1)
         if isinstance(perturbation, dict):
             cfgs = [perturbation]
         elif isinstance(perturbation, (list, tuple)):

@@ -9,46 +9,22 @@ global generator.
 """
 import math
 from abc import ABC, abstractmethod
-from numbers import Real
 from typing import Any, Optional, Sequence, Tuple
 
 import torch
 from mmengine.registry import Registry
 
 from ...utils.precision import statistic
+from ..checks import check_choice, check_range
 from .avatar_random import Draws
 
 PERTURBATIONS = Registry(
     'avatar perturbation', scope='mmakd', locations=['mmakd.models.avatars'])
 
 
-def check_real(owner: str, name: str, value: Any, expected: str) -> float:
-    """``value`` as a finite float, else a named error.
-
-    Args:
-        owner (str): Who takes the value (named in the error).
-        name (str): The argument (named in the error), bare (``'p'``) or
-            already quoted (``"`eps` (the distiller's `uncertainty_eps`)"``).
-        value: What was received.
-        expected (str): The expected range, for the error, e.g.
-            ``'in [0, 1)'``.
-
-    Returns:
-        float: ``value``.
-
-    Raises:
-        TypeError: ``value`` is not a real number (a bool, a string, None).
-        ValueError: ``value`` is NaN or infinite.
-    """
-    if '`' not in name:
-        name = f'`{name}`'
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f'{owner}: {name} must be a number {expected}, but '
-                        f'got {value!r} ({type(value).__name__})')
-    if not math.isfinite(value):
-        raise ValueError(f'{owner}: {name} must be a finite number '
-                         f'{expected}, but got {value!r}')
-    return float(value)
+class NoSpatialDimensions(ValueError):
+    """A perturbation that masks spatial positions met a feature without
+    spatial dimensions; ``AvatarDistiller`` names the loss and record."""
 
 
 def _dropped(x: torch.Tensor, mask_shape: Tuple[int, ...], keep: float,
@@ -79,11 +55,7 @@ class _Dropout(ABC):
     needs_spatial = False
 
     def __init__(self, p: float = 0.1) -> None:
-        p = check_real(type(self).__name__, 'p', p, 'in [0, 1)')
-        if not 0.0 <= p < 1.0:
-            raise ValueError(
-                f'{type(self).__name__}: `p` must be in [0, 1), but got {p}')
-        self.p = p
+        self.p = check_range(type(self).__name__, 'p', p, 0, 1)
 
     @abstractmethod
     def mask_shape(self, x: torch.Tensor) -> Tuple[int, ...]:
@@ -166,7 +138,7 @@ class SpatialMask(_Dropout):
 
     def mask_shape(self, x: torch.Tensor) -> Tuple[int, ...]:
         if x.dim() < 4:
-            raise ValueError(
+            raise NoSpatialDimensions(
                 'SpatialMask needs a feature with spatial dimensions '
                 f'(B, C, H, W, ...), but got a feature of shape '
                 f'{tuple(x.shape[1:])}')
@@ -192,15 +164,8 @@ class GaussianNoise:
     needs_spatial = False
 
     def __init__(self, std: float = 0.1, mode: str = 'multiplicative') -> None:
-        std = check_real('GaussianNoise', 'std', std, '>= 0')
-        if std < 0:
-            raise ValueError(
-                f'GaussianNoise: `std` must be >= 0, but got {std}')
-        if not isinstance(mode, str) or mode not in self.MODES:
-            raise ValueError(f'GaussianNoise: `mode` must be one of '
-                             f'{self.MODES}, but got {mode!r}')
-        self.std = std
-        self.mode = mode
+        self.std = check_range('GaussianNoise', 'std', std, 0)
+        self.mode = check_choice('GaussianNoise', 'mode', mode, self.MODES)
 
     @property
     def gain_second_moment(self) -> Optional[float]:

@@ -13,6 +13,7 @@ from ...utils.checkpoints import (problem_list, read_checkpoint,
                                   state_dict_mismatches, unwrapped_keys)
 from ...utils.precision import upcast
 from ..avatars.avatar_random import runner_iteration
+from ..checks import check_int
 from .receptive_tokens import ReceptiveTokens
 
 #: Where stage 1 keeps each level's tokens (the official key names).
@@ -162,16 +163,10 @@ class MasKDLoss(nn.Module):
                  tokens_ckpt: Optional[str] = None,
                  loss_weight: float = 1.0) -> None:
         super().__init__()
-        for name, value, low in (('level', level, 0),
-                                 ('custom_mask_warmup', custom_mask_warmup,
-                                  0)):
-            if isinstance(value, bool) or not isinstance(value, int) \
-                    or value < low:
-                raise ValueError(f'MasKDLoss: `{name}` must be an int >= '
-                                 f'{low}, but got {value!r}')
-        self.level = level
+        self.level = check_int('MasKDLoss', 'level', level, 0)
         self.custom_mask = custom_mask
-        self.custom_mask_warmup = custom_mask_warmup
+        self.custom_mask_warmup = check_int('MasKDLoss', 'custom_mask_warmup',
+                                            custom_mask_warmup, 0)
         self.loss_weight = loss_weight
         self.tokens = ReceptiveTokens(channels, num_tokens, weight_mask)
         self.tokens.requires_grad_(False)

@@ -5,13 +5,7 @@ to the pair that the base distillation loss compares. Statistics run in
 float32 whatever the feature dtype (fp16/bf16 under autocast) and carry no
 gradient into the teacher.
 """
-from typing import Any, Callable, Optional
-
 import torch
-from mmrazor.models.architectures.connectors import MGDConnector
-from mmrazor.models.losses import ChannelWiseDivergence, MGDLoss
-from torch import nn
-from torch.utils.hooks import RemovableHandle
 
 from ...utils.precision import statistic
 
@@ -132,72 +126,3 @@ def standardise(x: torch.Tensor, batch_dim: int = 0) -> torch.Tensor:
     dims = tuple(d for d in range(batch_dim, x.dim()) if d != batch_dim + 1)
     var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
     return (x - mean) * torch.rsqrt(var + BN_EPS)
-
-
-#: What ``uncertainty='release'`` standardises, per base loss (the
-#: authors' ``akd_cwd.py``, ``akd_mgd.py`` and ``akd_maskd.py``).
-RELEASE_FORMS = {
-    # akd_cwd.py: BatchNorm on the student; the dropout Avatar stays raw.
-    'student': 'the student only; the Avatars stay raw (CWD)',
-    # akd_mgd.py: BatchNorm on the raw student before MGD's masking and
-    # generation, and on the Avatar.
-    'before_generation': 'the student before its MGDConnector generates, '
-    'and the Avatars (MGD)',
-    # akd_maskd.py: BatchNorm on both.
-    'both': 'the student and each Avatar (every other loss)',
-}
-
-
-def release_form(base_loss: nn.Module) -> str:
-    """Which inputs ``uncertainty='release'`` standardises for ``base_loss``.
-
-    Args:
-        base_loss (nn.Module): The wrapped distillation loss.
-
-    Returns:
-        str: A key of :data:`RELEASE_FORMS`: ``'student'`` for
-        ``ChannelWiseDivergence``, ``'before_generation'`` for ``MGDLoss``
-        (and their subclasses), ``'both'`` for any other loss.
-    """
-    if isinstance(base_loss, ChannelWiseDivergence):
-        return 'student'
-    if isinstance(base_loss, MGDLoss):
-        return 'before_generation'
-    return 'both'
-
-
-def standardise_before_generation(
-        connector: MGDConnector) -> RemovableHandle:
-    """Makes an ``MGDConnector`` standardise its input before it masks.
-
-    The release's MGD + AKD standardises the student feature (after its
-    channel-aligning conv, when there is one) and then masks it and runs
-    the generation block on the standardised feature. In MMRazor 1.x that
-    block is the student's ``MGDConnector``, so the standardisation goes in
-    front of it: a forward hook on its ``align`` conv, or a forward
-    pre-hook on the connector when it has none.
-
-    Args:
-        connector (MGDConnector): The student-side connector.
-
-    Returns:
-        RemovableHandle: The hook's handle (``.remove()`` undoes it).
-    """
-    if connector.align is not None:
-        return connector.align.register_forward_hook(_standardised_output)
-    return connector.register_forward_pre_hook(_standardised_input)
-
-
-def _same_dtype(fn: Callable[[torch.Tensor], torch.Tensor],
-                x: torch.Tensor) -> torch.Tensor:
-    return fn(x).to(x.dtype)
-
-
-def _standardised_output(module: nn.Module, args: Any,
-                         output: torch.Tensor) -> torch.Tensor:
-    return _same_dtype(standardise, output)
-
-
-def _standardised_input(module: nn.Module,
-                        args: tuple) -> Optional[tuple]:
-    return (_same_dtype(standardise, args[0]), ) + tuple(args[1:])

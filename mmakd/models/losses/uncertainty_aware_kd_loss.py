@@ -13,11 +13,11 @@ from ...utils.precision import upcast
 from ..avatars.avatar_generator import Feature, generator_cfg
 from ..avatars.avatar_random import runner_iteration
 from ..avatars.perturbations import expected_sq_diff
-from .akd_options import check_eps, check_sigma, check_uncertainty
-from .avatar_stacking import repeat_along_batch, stacking_of
-from .loss_keys import resolve_keys
-from .uncertainty import (RELEASE_FORMS, release_form, sigma_of, spread,
-                          standardise, uncertainty_map, values_per_channel)
+from ..checks import check_eps, check_sigma, check_uncertainty
+from .base_losses import (RELEASE_FORMS, release_form, repeat_along_batch,
+                          resolve_keys, stacking_of)
+from .uncertainty import (sigma_of, spread, standardise, uncertainty_map,
+                          values_per_channel)
 
 
 class _BaseLossSignature:
@@ -70,8 +70,11 @@ class UncertaintyAwareKDLoss(BaseModule):
 
     Args:
         base_loss (dict): Config of a distillation loss registered in
-            MMRazor's ``MODELS`` (``ChannelWiseDivergence``, ``MGDLoss``,
-            ``PKDLoss``, ``L2Loss``, ``KLDivergence``, ``FGDLoss``, ...).
+            MMRazor's ``MODELS``: one of the table of base losses
+            (:data:`~.base_losses.BASE_LOSSES`: ``ChannelWiseDivergence``,
+            ``MGDLoss``, ``PKDLoss``, ``L2Loss``, ``KLDivergence``,
+            ``MMAKDFGDLoss``, ``MasKDLoss``, ...), or any other with
+            ``student_key`` and ``teacher_key``.
         uncertainty (str): ``'paper'``, ``'official'``, ``'release'`` or
             ``'none'``. Defaults to ``'paper'``.
         student_key (str, optional): Argument of the base loss's forward that
@@ -135,7 +138,7 @@ class UncertaintyAwareKDLoss(BaseModule):
         self.base_signature = inspect.signature(self.base_loss.forward)
         self.student_key, self.teacher_key = resolve_keys(
             'UncertaintyAwareKDLoss',
-            type(self.base_loss).__name__, self.base_signature, student_key,
+            type(self.base_loss).__name__, self.base_loss, student_key,
             teacher_key)
         self.avatar_generator = None if avatar_generator is None else \
             MODELS.build(
@@ -251,7 +254,7 @@ class UncertaintyAwareKDLoss(BaseModule):
         stacking = stacking_of(self.base_loss) if num_avatars > 1 else None
         if stacking is not None:
             # E_i[L(S', A'_i)] as one call on the Avatars stacked along the
-            # batch: the allow-listed losses are batch means (STACKABLE).
+            # batch: the table's stacking entries are batch means.
             students = [
                 repeat_along_batch(s, num_avatars)
                 if stacking == 'repeat' else s for s, _ in scaled

@@ -259,7 +259,7 @@ def test_wrapper_given_as_a_class_is_recognised():
     wrapped = setup.distiller.distill_losses['loss_cwd']
     assert type(wrapped.base_loss).__name__ == 'ChannelWiseDivergence'
     assert wrapped.avatar_generator.num_avatars == 2  # its own generator
-    assert setup.distiller._generator_of('loss_cwd', wrapped) is \
+    assert setup.distiller.generator_of('loss_cwd') is \
         wrapped.avatar_generator
 
 
@@ -267,7 +267,7 @@ def test_auto_wrapped_losses_have_no_generator_of_their_own():
     setup = Setup()
     for name, loss in setup.distiller.distill_losses.items():
         assert loss.avatar_generator is None, name
-        assert setup.distiller._generator_of(name, loss) is \
+        assert setup.distiller.generator_of(name) is \
             setup.distiller.avatar_generator
     assert not any(
         isinstance(m, AvatarGenerator)
@@ -346,7 +346,7 @@ def test_statistics_keys_never_collide_and_never_hold_loss():
 
 
 def test_statistics_keys_that_cannot_be_told_apart_are_an_error():
-    from mmakd.models.distillers.avatar_distiller import stat_tags
+    from mmakd.models.distillers.stat_keys import stat_tags
     with pytest.raises(ValueError, match="'loss_a' and 'LOSS_a'"):
         stat_tags(['loss_a', 'LOSS_a', 'a'])
 

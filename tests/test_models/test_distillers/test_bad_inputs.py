@@ -201,6 +201,10 @@ CASES: List[Case] = [
          ValueError, "the MGDConnector 's_conn' of loss 'loss_mse' "
          "(uncertainty='release') standardises its input, but losses "
          "['loss_cwd'] read it too"),
+    Case('check_finite_interval', '`50` (now the check hook\'s)',
+         distiller(check_finite_interval=50), TypeError,
+         '`check_finite_interval` is now the `interval` of '
+         'DistillLossCheckHook'),
     Case('uncertainty_eps', "`'x'`", distiller(uncertainty_eps='x'),
          TypeError, "`uncertainty_eps` must be a number > 0, but got 'x'"),
     Case('uncertainty_eps', '`inf`', distiller(uncertainty_eps=float('inf')),
@@ -385,11 +389,11 @@ def test_errors_doc_names_tests_that_exist():
         cited = re.findall(r'`((?:[\w/]+/)?(test_\w+\.py))(?:::(\w+))?`',
                            f.read())
     assert cited
-    test_models = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    tests = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     for path, name, func in cited:
         found = [
             osp.join(root, name)
-            for root, _, files in os.walk(test_models)
+            for root, _, files in os.walk(tests)
             if name in files
         ]
         assert found, f'docs/errors.md cites {path}, which does not exist'

@@ -242,7 +242,10 @@ def test_resume_without_a_seed_continues_the_avatars(tmp_path):
 
 @pytest.mark.slow
 def test_nan_on_one_rank_stops_every_rank_with_the_same_error(tmp_path):
-    hooks = [dict(type='PoisonTeacherHook', rank=1, iteration=2)]
+    hooks = [
+        dict(type='PoisonTeacherHook', rank=1, iteration=2),
+        dict(type='DistillLossCheckHook')
+    ]
     config = write_config(tmp_path, True, hooks)
     output = launch(
         config,
@@ -250,7 +253,8 @@ def test_nan_on_one_rank_stops_every_rank_with_the_same_error(tmp_path):
         2,
         options=['env_cfg.dist_cfg.timeout=60'],
         check=False)
-    errors = re.findall(r'FloatingPointError: (AvatarDistiller: .*)', output)
+    errors = re.findall(r'FloatingPointError: (DistillLossCheckHook: .*)',
+                        output)
     assert len(errors) >= 2, output[-5000:]
     assert len(set(errors)) == 1, errors
     assert 'at iteration 2 on rank 1' in errors[0]

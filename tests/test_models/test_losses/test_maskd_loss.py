@@ -19,7 +19,7 @@ from mmrazor.registry import MODELS
 import mmakd  # noqa: F401
 from mmakd.models import MasKDLoss, ReceptiveTokens, dice_diversity
 from mmakd.models.losses import TokensCheckpointMismatch
-from mmakd.models.losses.uncertainty import release_form
+from mmakd.models.losses.base_losses import release_form
 
 C, T = 8, 6
 

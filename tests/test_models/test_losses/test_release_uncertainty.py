@@ -18,7 +18,7 @@ from test_models.test_distillers.test_avatar_distiller import Setup
 from torch import nn
 
 import mmakd  # noqa: F401
-from mmakd.models.losses.uncertainty import release_form
+from mmakd.models.losses.base_losses import release_form
 
 
 def batch_norm(x: torch.Tensor) -> torch.Tensor:
