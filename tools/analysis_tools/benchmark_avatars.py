@@ -3,8 +3,9 @@
 Builds, from one recipe (mmdet or mmseg) and with identical random weights,
 the student alone, the recipe's base KD and the same recipe with
 ``AvatarDistiller`` in each uncertainty mode, each a model of its own; times
-full training steps (forward, backward, SGD update) interleaved over the
-variants, plus the distill-loss forward on its own (on CUDA with events,
+full training steps (forward, backward, SGD update; for AKD also the check
+of ``DistillLossCheckHook`` that the AKD configs run after each step)
+interleaved over the variants, plus the distill-loss forward on its own (on CUDA with events,
 read after the one sync at the end of each step, so that timing adds no
 sync inside a step). This is repeated for
 ``--rounds`` rounds; each ratio to base KD is reported as the median over
@@ -40,6 +41,9 @@ from mmrazor.registry import MODELS
 
 import mmakd  # noqa: F401  (compat fixes, registry)
 from mmakd.engine.hooks.avatar_stats_hook import LOGGED_ITER_KEY
+from mmakd.engine.hooks.distill_loss_check_hook import (DistillLossCheckHook,
+                                                        distill_outputs)
+from mmakd.models.checks import UNCERTAINTY_MODES
 from mmakd.utils import disable_downloads, load_config, resolve_cfg_paths
 
 DEFAULT_RECIPE = \
@@ -64,8 +68,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--keep-denormals', action='store_true',
                         help='CPU: do not flush subnormal floats to zero')
     parser.add_argument('--num-avatars', type=int, default=1)
-    parser.add_argument('--modes', nargs='+', default=['paper', 'official',
-                                                       'none'])
+    parser.add_argument('--modes', nargs='+', choices=UNCERTAINTY_MODES,
+                        default=['paper', 'official', 'none'])
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--amp', action='store_true',
                         help='fp16 autocast (AmpOptimWrapper); CUDA only')
@@ -76,7 +80,8 @@ def parse_args() -> argparse.Namespace:
                         'step (no AvatarStatsHook)')
     parser.add_argument('--no-check-variant', action='store_true',
                         help='also time the first mode without the NaN/inf '
-                        'check, which runs at every step on the CPU')
+                        "check (DistillLossCheckHook's, after each AKD step "
+                        'as the AKD configs run it; every step on the CPU)')
     parser.add_argument('--out', help='write the results as JSON here')
     return parser.parse_args()
 
@@ -100,9 +105,8 @@ def build_variants(cfg: Config, args) -> Dict[str, torch.nn.Module]:
         akd.load_state_dict(base.state_dict(), strict=True)
         variants[f'AKD ({mode})'] = akd
     if args.no_check_variant:
-        akd = copy.deepcopy(variants[f'AKD ({args.modes[0]})'])
-        akd.distiller._is_checked = lambda *a, **kw: False
-        variants[f'AKD ({args.modes[0]}, no NaN check)'] = akd
+        variants[f'AKD ({args.modes[0]}, no NaN check)'] = copy.deepcopy(
+            variants[f'AKD ({args.modes[0]})'])
     for model in variants.values():
         model.to(args.device)
         model.train()  # MMRazor's train() returns None: not chainable
@@ -161,6 +165,21 @@ def make_batch(variants: Dict[str, torch.nn.Module], args) -> dict:
         if hasattr(model.data_preprocessor, 'size'):
             model.data_preprocessor.size = tuple(args.size)
     return seg_batch(args, student.decode_head.num_classes)
+
+
+def checked_steps(step: Callable, model: torch.nn.Module) -> Callable:
+    """``step`` followed by the check of ``DistillLossCheckHook``, as the
+    AKD configs' Runner runs it after each iteration."""
+    hook = DistillLossCheckHook()
+    calls = [0]
+
+    def wrapper():
+        outputs = step()
+        hook.check(model.distiller, distill_outputs(outputs), calls[0])
+        calls[0] += 1
+        return outputs
+
+    return wrapper
 
 
 def logged_steps(step: Callable, interval: int) -> Callable:
@@ -273,11 +292,12 @@ def main() -> None:
             inner.append(loss_timer)
         step_timer = Timer(args.device)
         step_times[name] = step_timer.times
-        steps[name] = timed_step(
-            logged_steps(
-                lambda m=model, w=wrapper: m.train_step(
-                    copy.deepcopy(packed), w), args.log_interval),
-            step_timer, inner)
+        step = lambda m=model, w=wrapper: m.train_step(  # noqa: E731
+            copy.deepcopy(packed), w)
+        if name.startswith('AKD') and not name.endswith('no NaN check)'):
+            step = checked_steps(step, model)
+        steps[name] = timed_step(logged_steps(step, args.log_interval),
+                                 step_timer, inner)
     for _ in range(args.warmup):
         for step in steps.values():
             step()

@@ -85,12 +85,7 @@ class DistillLossCheckHook(Hook):
                 "distiller (`model.distiller`), but the model's type "
                 f'{type(model).__name__} has none; remove the hook from '
                 '`custom_hooks`')
-        losses = {
-            key[len('distill.'):]: value
-            for key, value in (outputs or {}).items()
-            if key.startswith('distill.')
-        }
-        self.check(distiller, losses, runner.iter)
+        self.check(distiller, distill_outputs(outputs), runner.iter)
 
     def check(self, distiller, losses: Dict[str, Union[float, torch.Tensor]],
               iteration: int) -> None:
@@ -157,6 +152,16 @@ class DistillLossCheckHook(Hook):
             "learning rate, or uncertainty='none'",
             logger='current',
             level=30)
+
+
+def distill_outputs(outputs: Optional[Dict]) -> Dict[str, Any]:
+    """The distill losses (and statistics) of a training step's outputs,
+    which MMRazor's algorithms log as ``distill.<name>``, by name."""
+    return {
+        key[len('distill.'):]: value
+        for key, value in (outputs or {}).items()
+        if key.startswith('distill.')
+    }
 
 
 def should_check(iteration: int, interval: int, on_cpu: bool) -> bool:
