@@ -62,8 +62,8 @@ def test_the_benchmark_runs_on_det_and_seg_recipes(config, tmp_path):
     out = tmp_path / 'bench.json'
     proc = subprocess.run([
         sys.executable, 'tools/analysis_tools/benchmark_avatars.py',
-        osp.join('configs', 'digit_scenes', config), '--size', '64', '64',
-        '--iters', '2', '--warmup', '1', '--rounds', '2', '--modes', 'paper',
+        osp.join('projects', 'digit_scenes', 'configs', config), '--size',
+        '64', '64', '--iters', '2', '--warmup', '1', '--rounds', '2', '--modes', 'paper',
         'none', '--out',
         str(out)
     ],
@@ -99,3 +99,19 @@ def test_logged_steps_mark_every_interval_th_step(interval, expected):
     for _ in range(6):
         step()
     assert seen == expected
+
+
+def test_akd_steps_run_the_check_hook():
+    """An AKD step is timed with DistillLossCheckHook's check, as the AKD
+    configs run it after each iteration."""
+    import torch
+    from test_models.test_distillers.test_avatar_distiller import Setup
+    setup = Setup()
+    model = argparse.Namespace(distiller=setup.distiller)
+    losses = setup.losses()
+    outputs = {f'distill.{k}': v for k, v in losses.items()}
+    step = benchmark_avatars.checked_steps(lambda: outputs, model)
+    assert step() is outputs  # clean: passes
+    outputs['distill.loss_cwd'] = torch.tensor(float('nan'))
+    with pytest.raises(FloatingPointError, match="loss 'loss_cwd' is nan"):
+        step()
