@@ -14,9 +14,10 @@ registered in MMRazor's ``MODELS``, what ``UncertaintyAwareKDLoss`` and
 
 Adding a base loss is one entry here and its case in
 ``tests/test_models/test_losses/test_base_losses.py``. A loss that is not
-in the table is wrapped when its student and teacher arguments are given
-(``student_key`` / ``teacher_key``, or a ``loss_forward_mappings`` entry
-with one teacher record), as :data:`OTHER_LOSS`.
+in the table is wrapped, as :data:`OTHER_LOSS`, when its student and
+teacher arguments are known: given (``student_key`` / ``teacher_key``), read
+from a ``loss_forward_mappings`` entry with one teacher record, or named as
+the table's are; otherwise the error lists the table.
 """
 import inspect
 from dataclasses import dataclass
@@ -214,7 +215,8 @@ def resolve_keys(owner: str,
     ``loss_forward_mappings`` entry, the teacher is its one
     ``from_student=False`` argument and the student the table's student
     argument where it pairs with that teacher, else the only student
-    argument; without a mapping, the table's pair.
+    argument; without a mapping, the table's pair (for a loss outside the
+    table, the first pair of the table's argument names in its signature).
 
     Args:
         owner (str): Who asks (named in the error): ``'AvatarDistiller'``
@@ -240,15 +242,21 @@ def resolve_keys(owner: str,
     if student_key is None and teacher_key is None and mapping is not None:
         return _keys_from_mapping(owner, loss, spec, mapping)
     if student_key is None and teacher_key is None:
-        if spec is None:
-            raise ValueError(
-                f'{owner}: {loss} is not in the table of base losses '
-                f'(mmakd/models/losses/base_losses.py: {table_text()}), so '
-                f'which argument of {loss}.forward{signature} is the '
-                'student and which the teacher is unknown; set '
-                '`student_key` and `teacher_key`, or add the loss to '
-                '`BASE_LOSSES`')
-        return spec.student_key, spec.teacher_key
+        if spec is not None:
+            return spec.student_key, spec.teacher_key
+        # A loss outside the table: the table's argument names, if it has
+        # them (mmengine-style losses share them).
+        for pair in dict.fromkeys((s.student_key, s.teacher_key)
+                                  for s in BASE_LOSSES.values()):
+            if all(key in signature.parameters for key in pair):
+                return pair
+        raise ValueError(
+            f'{owner}: {loss} is not in the table of base losses '
+            f'(mmakd/models/losses/base_losses.py: {table_text()}) and '
+            f'{loss}.forward{signature} has none of their argument names, '
+            'so which argument is the student and which the teacher is '
+            'unknown; set `student_key` and `teacher_key`, or add the loss '
+            'to `BASE_LOSSES`')
     params = signature.parameters
     for arg, key in (('student_key', student_key), ('teacher_key',
                                                     teacher_key)):

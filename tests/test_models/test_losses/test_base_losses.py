@@ -116,17 +116,24 @@ def test_each_table_entry_is_wrapped_with_its_keys(name):
 
 
 def test_a_loss_outside_the_table_needs_its_keys():
+    # DIST names its arguments logits_S / logits_T: unknown to the table.
     with pytest.raises(ValueError) as info:
-        UncertaintyAwareKDLoss(base_loss=dict(type='ATLoss'))
+        UncertaintyAwareKDLoss(base_loss=dict(type='DISTLoss'))
     message = str(info.value)
-    assert 'ATLoss is not in the table of base losses' in message
+    assert 'DISTLoss is not in the table of base losses' in message
     for name in BASE_LOSSES:  # the error lists the table
         assert name in message
-    wrapped = UncertaintyAwareKDLoss(
-        base_loss=dict(type='ATLoss'), student_key='s_feature',
-        teacher_key='t_feature', uncertainty='official')
-    assert release_form(wrapped.base_loss) == 'both'
-    assert stacking_of(wrapped.base_loss) is None
+    given = UncertaintyAwareKDLoss(
+        base_loss=dict(type='DISTLoss'), student_key='logits_S',
+        teacher_key='logits_T')
+    assert (given.student_key, given.teacher_key) == ('logits_S', 'logits_T')
+    # AT uses the table's argument names: inferred, the generic entry.
+    named = UncertaintyAwareKDLoss(base_loss=dict(type='ATLoss'),
+                                   uncertainty='official')
+    assert (named.student_key, named.teacher_key) == ('s_feature',
+                                                      't_feature')
+    assert release_form(named.base_loss) == 'both'
+    assert stacking_of(named.base_loss) is None
     torch.manual_seed(0)
-    value = wrapped(torch.randn(2, 4, 6, 6), torch.randn(2, 4, 6, 6))
+    value = named(torch.randn(2, 4, 6, 6), torch.randn(2, 4, 6, 6))
     assert torch.isfinite(value)
