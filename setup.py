@@ -88,7 +88,10 @@ setup(
     long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     keywords='knowledge distillation, object detection, segmentation',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+    # projects/ (the Digit Scenes demo) is not part of the package.
+    packages=find_packages(
+        exclude=('configs', 'tools', 'tests', 'docs', 'projects',
+                 'projects.*')),
     python_requires='>=3.8',
     # Ranges only; the tested stack is requirements/constraints*.txt. torch
     # and mmcv are left to the user (CUDA builds), as OpenMMLab does, and

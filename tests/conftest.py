@@ -48,7 +48,7 @@ def teacher_ckpt(tmp_path_factory):
 def data_root(tmp_path_factory) -> str:
     """A small Digit Scenes data set (8 training, 4 validation scenes), for
     the tests that run whole tools on it (a module may define its own)."""
-    from mmakd.demo import create_digit_scenes
+    from projects.digit_scenes.digit_scenes import create_digit_scenes
     root = str(tmp_path_factory.mktemp('digit_scenes'))
     create_digit_scenes(root, 8, 4, seed=0)
     return root

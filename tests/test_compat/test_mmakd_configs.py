@@ -8,7 +8,7 @@ the name ``mmakd`` while mmakd is imported. The installed wheel is tested in
 """
 import os.path as osp
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from helpers import ON_ONEDL_FORKS, REPO_ROOT, run_python
@@ -20,8 +20,12 @@ from mmakd.models.algorithms import build_sub_model
 from mmakd_compat import mmakd_configs, report
 
 AKD_CWD = 'cwd/akd-cwd_fpn_retina-r101_retina-r50_2x_coco.py'
-#: A CPU-sized mmseg model config (the Digit Scenes student).
-SEG_STUDENT = 'digit_scenes/pspnet_r18-w8-d4_1500i_digit-scenes.py'
+#: A config outside the model index, whose typed dict has no scope.
+CWD_LOGITS = '_base_/distillers/cwd_logits.py'
+#: A CPU-sized mmseg model config (the Digit Scenes student, a project's
+#: config: not in mmakd's configs).
+SEG_STUDENT = osp.join(REPO_ROOT, 'projects', 'digit_scenes', 'configs',
+                       'pspnet_r18-w8-d4_1500i_digit-scenes.py')
 #: Where the configs of the imported mmakd are.
 MIM_CONFIGS = osp.join(osp.dirname(mmakd.__file__), '.mim', 'configs')
 REPO_CONFIGS = osp.join(REPO_ROOT, 'configs')
@@ -47,10 +51,9 @@ def test_get_config_resolves_a_recipe_of_the_model_index():
 
 
 def test_get_config_resolves_a_config_outside_the_index():
-    name = '_base_/models/retinanet_r18_fpn_digit-scenes.py'
-    cfg = get_config(f'mmakd::{name}')
-    _in_package(cfg.filename, name)
-    assert cfg.model.type == 'RetinaNet'
+    cfg = get_config(f'mmakd::{CWD_LOGITS}')
+    _in_package(cfg.filename, CWD_LOGITS)
+    assert cfg.cwd_logits_distiller.type == 'ConfigurableDistiller'
 
 
 def _scopes(node: Any) -> Iterator[str]:
@@ -83,17 +86,47 @@ def test_a_base_named_mmakd_resolves(tmp_path):
 def test_an_mmakd_base_keeps_its_own_scopes(tmp_path):
     """mmengine would give every typed dict of a ``pkg::`` base the scope
     ``pkg``; mmakd's configs set theirs (no registry has scope mmakd)."""
-    name = 'digit_scenes/cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_' \
-        'digit-scenes.py'
-    cfg = Config.fromfile(str(_with_base(tmp_path, f'mmakd::{name}')))
-    direct = Config.fromfile(osp.join(REPO_CONFIGS, name))
+    cfg = Config.fromfile(str(_with_base(tmp_path, f'mmakd::{CWD_LOGITS}')))
+    direct = Config.fromfile(osp.join(REPO_CONFIGS, CWD_LOGITS))
     assert 'mmakd' not in set(_scopes(cfg.to_dict()))
     assert cfg.to_dict() == direct.to_dict()
 
 
-def test_a_cfg_path_named_mmakd_builds_in_its_configs_scope():
+def _mmakd_installed_at(monkeypatch, folder: str) -> Callable[[str], str]:
+    """mmengine's ``get_installed_path`` answers ``folder`` for mmakd (its
+    ``mmakd::`` names resolve in ``folder/.mim/configs``), its own answer
+    for every other package.
+
+    Returns:
+        The function that replaces it.
+    """
+    import mmengine.config.config as config
+    import mmengine.hub.hub as hub
+    import mmengine.utils as utils
+    from mmengine.utils import package_utils
+    original = package_utils.get_installed_path
+    original = getattr(original, '__wrapped__', original)
+
+    def installed_path(package):
+        return folder if package == 'mmakd' else original(package)
+
+    for module in (package_utils, utils, config, hub):
+        monkeypatch.setattr(module, 'get_installed_path', installed_path)
+    return installed_path
+
+
+def test_a_cfg_path_named_mmakd_builds_in_its_configs_scope(
+        monkeypatch, tmp_path):
+    """mmakd ships no model config of its own: the name is that of a
+    config in an mmakd whose configs hold one, the Digit Scenes student."""
+    mim = tmp_path / '.mim'
+    (mim / 'configs' / 'models').mkdir(parents=True)
+    (mim / 'configs' / 'models' / 'seg_student.py').write_text(
+        f'_base_ = {SEG_STUDENT!r}\n')
+    (mim / 'model-index.yml').write_text('Import: []\n')
+    _mmakd_installed_at(monkeypatch, str(tmp_path))
     model = build_sub_model(
-        dict(cfg_path=f'mmakd::{SEG_STUDENT}', pretrained=False))
+        dict(cfg_path='mmakd::models/seg_student.py', pretrained=False))
     assert type(model).__name__ == 'EncoderDecoder'
     assert type(model).__module__.startswith('mmseg.')
     assert model.backbone.base_channels == 8
@@ -136,20 +169,7 @@ def test_one_wrapper_and_what_it_did_is_recorded():
 def mmengine_misses_mmakd(monkeypatch, tmp_path):
     """mmengine's ``get_installed_path`` as in a PEP 660 editable install:
     an answer for mmakd without ``.mim/configs``."""
-    import mmengine.config.config as config
-    import mmengine.hub.hub as hub
-    import mmengine.utils as utils
-    from mmengine.utils import package_utils
-    original = package_utils.get_installed_path
-    original = getattr(original, '__wrapped__', original)
-
-    def site_packages_answer(package):
-        return str(tmp_path) if package == 'mmakd' else original(package)
-
-    for module in (package_utils, utils, config, hub):
-        monkeypatch.setattr(module, 'get_installed_path',
-                            site_packages_answer)
-    return site_packages_answer
+    return _mmakd_installed_at(monkeypatch, str(tmp_path))
 
 
 def test_an_editable_install_is_found_where_mmakd_is_imported_from(

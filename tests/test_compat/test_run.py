@@ -144,10 +144,13 @@ def test_mmrazor_train_py_through_the_launcher(tmp_path):
     assert 'torch>=1.13' in plain or 'is used but incompatible' in plain
 
 
-#: A user's config on mmakd's Digit Scenes recipes, 2 iterations.
+#: A user's AKD config, made as mmakd's AKD recipes are: a CWD recipe of
+#: the Digit Scenes project (by its path), mmakd's AKD hooks (an ``mmakd::``
+#: base) and AvatarDistiller; 2 iterations.
 USER_CONFIG = '''
-_base_ = 'mmakd::digit_scenes/{recipe}'
-model = dict(teacher_ckpt=None)
+_base_ = ['{recipe}', 'mmakd::_base_/akd.py']
+custom_hooks = _base_.akd_hooks
+model = dict(teacher_ckpt=None, distiller=dict(type='AvatarDistiller'))
 train_cfg = dict(max_iters=2, val_interval=2)
 default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
 train_dataloader = dict(batch_size=2, dataset=dict(data_root='{root}/'))
@@ -158,11 +161,14 @@ DET_EVAL = '''
 val_evaluator = dict(ann_file='{root}/annotations/instances_val.json')
 test_evaluator = val_evaluator
 '''
+PROJECT_CONFIGS = Path(REPO_ROOT) / 'projects' / 'digit_scenes' / 'configs'
 RECIPES = {
     'mmdet':
-    'akd-cwd_fpn_retina-r18w32_retina-r18w8_1500i_digit-scenes.py',
+    PROJECT_CONFIGS /
+    'cwd_fpn_retina-r18w32_retina-r18w8_1500i_digit-scenes.py',
     'mmseg':
-    'akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_digit-scenes.py',
+    PROJECT_CONFIGS /
+    'cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_digit-scenes.py',
 }
 
 

@@ -1,10 +1,11 @@
 """The Digit Scenes configs run with mmdet's and mmseg's own tools.
 
-Every config under ``configs/digit_scenes/`` (models alone and distillations)
-imports mmakd through ``custom_imports``, so ``tools/train.py`` of mmdet,
-mmseg, MMRazor or mmakd runs it as it is. Each distillation names as its
-default ``teacher_ckpt`` the file that ``python tools/train.py <teacher
-config>`` writes, and its teacher is that config's model.
+Every config under ``projects/digit_scenes/configs/`` (models alone and
+distillations) imports mmakd through ``custom_imports``, so
+``tools/train.py`` of mmdet, mmseg, MMRazor or mmakd runs it as it is. Each
+distillation names as its default ``teacher_ckpt`` the file that ``python
+tools/train.py <teacher config>`` writes, and its teacher is that config's
+model.
 """
 import os
 import os.path as osp
@@ -16,7 +17,8 @@ from typing import Any, Dict, List
 import pytest
 from mmengine.config import Config
 
-CONFIGS = Path(__file__).resolve().parents[2] / 'configs' / 'digit_scenes'
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / 'projects' / 'digit_scenes' / 'configs'
 MMAKD_IMPORT = dict(imports=['mmakd'], allow_failed_imports=False)
 
 
@@ -120,7 +122,7 @@ def test_the_packages_own_train_py_runs_it(package, config, data_root,
         str(CONFIGS / config), '--work-dir',
         str(tmp_path), '--cfg-options', *options
     ],
-                          cwd=str(CONFIGS.parents[1]),
+                          cwd=str(REPO),
                           env={
                               **os.environ, 'OMP_NUM_THREADS': '1'
                           },

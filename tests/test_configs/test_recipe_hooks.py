@@ -75,7 +75,7 @@ import torch
 from helpers import REPO_ROOT, free_port, load_recipe, run_tool
 from mmengine.config import Config
 
-from mmakd.demo import create_digit_scenes
+from projects.digit_scenes.digit_scenes import create_digit_scenes
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('no_network')]
 

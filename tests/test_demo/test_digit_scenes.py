@@ -7,13 +7,17 @@ from typing import List
 import numpy as np
 import pytest
 
-from mmakd.demo import (DIGIT_CLASSES, SceneConfig, create_digit_scenes,
-                        generate_split, load_digit_pool, scenes_to_coco,
-                        split_digit_indices, tight_box)
-from mmakd.demo.digit_scenes import Scene, upscale_digit
+from projects.digit_scenes.digit_scenes import (DIGIT_CLASSES, SceneConfig,
+                                                create_digit_scenes,
+                                                generate_split,
+                                                load_digit_pool,
+                                                scenes_to_coco,
+                                                split_digit_indices, tight_box)
+from projects.digit_scenes.digit_scenes.scenes import Scene, upscale_digit
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = REPO / 'configs' / 'digit_scenes'
+PROJECT = REPO / 'projects' / 'digit_scenes'
+CONFIGS = PROJECT / 'configs'
 NUM_TRAIN, NUM_VAL = 8, 4
 
 
@@ -260,7 +264,7 @@ def test_config_trains_one_step(name, data_root):
 
 def test_cli(tmp_path):
     import importlib.util
-    path = REPO / 'tools' / 'dataset_converters' / 'create_digit_scenes.py'
+    path = PROJECT / 'tools' / 'create_digit_scenes.py'
     spec = importlib.util.spec_from_file_location('create_digit_scenes',
                                                   path)
     cli = importlib.util.module_from_spec(spec)
@@ -292,12 +296,14 @@ def test_the_digit_pool_is_loaded_once_and_shared_read_only():
 
 
 def test_import_mmakd_needs_nothing_of_the_demo():
-    """The plugin's runtime imports neither the demo nor its packages
-    (mmdet may import scikit-learn on its own, where it is installed)."""
+    """The plugin's runtime imports neither the demo's project nor its
+    packages (mmdet may import scikit-learn on its own, where it is
+    installed)."""
     import ast
     import subprocess
     import sys
-    code = 'import sys, mmakd; print("mmakd.demo" in sys.modules)'
+    code = ('import sys, mmakd; '
+            'print(any(m.split(".")[0] == "projects" for m in sys.modules))')
     out = subprocess.run([sys.executable, '-c', code],
                          capture_output=True,
                          text=True,
@@ -305,10 +311,9 @@ def test_import_mmakd_needs_nothing_of_the_demo():
     # The last line: onedl-mmdetection prints one of its own on import.
     assert out.strip().splitlines()[-1] == 'False'
     for path in (REPO / 'mmakd').rglob('*.py'):
-        if 'demo' in path.relative_to(REPO / 'mmakd').parts:
-            continue
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in getattr(node, 'names', [])]
             module = getattr(node, 'module', None) or ''
             for name in names + [module]:
-                assert not name.startswith(('sklearn', 'matplotlib')), path
+                assert not name.startswith(
+                    ('sklearn', 'matplotlib', 'projects')), path

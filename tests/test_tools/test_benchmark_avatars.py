@@ -63,8 +63,8 @@ def test_the_benchmark_runs_on_det_and_seg_recipes(config, tmp_path):
     proc = subprocess.run([
         sys.executable, 'tools/analysis_tools/benchmark_avatars.py',
         osp.join('projects', 'digit_scenes', 'configs', config), '--size',
-        '64', '64', '--iters', '2', '--warmup', '1', '--rounds', '2', '--modes', 'paper',
-        'none', '--out',
+        '64', '64', '--iters', '2', '--warmup', '1', '--rounds', '2',
+        '--modes', 'paper', 'none', '--out',
         str(out)
     ],
                           cwd=REPO_ROOT,

@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 if TESTS_DATA not in sys.path:  # toy_kd.py's custom_imports
     sys.path.insert(0, TESTS_DATA)
 
-DIGITS = osp.join(REPO_ROOT, 'configs', 'digit_scenes')
+DIGITS = osp.join(REPO_ROOT, 'projects', 'digit_scenes', 'configs')
 
 
 tool = load_tool('analysis_tools/check_distill.py')
@@ -76,7 +76,7 @@ def test_not_a_distillation_config_is_an_error(capsys):
 def test_digit_scenes_with_a_random_teacher(config, tmp_path, capsys):
     """A Digit Scenes recipe, and a config written by distill_config.py,
     each with its teacher left random."""
-    from mmakd.demo import create_digit_scenes
+    from projects.digit_scenes.digit_scenes import create_digit_scenes
     root = str(tmp_path / 'scenes')
     create_digit_scenes(root, 8, 4, seed=0)
     if config == 'generated':

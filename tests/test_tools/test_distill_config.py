@@ -13,7 +13,7 @@ from mmengine.config import Config
 if TESTS_DATA not in sys.path:  # toy_kd.py's custom_imports
     sys.path.insert(0, TESTS_DATA)
 
-DIGITS = osp.join(REPO_ROOT, 'configs', 'digit_scenes')
+DIGITS = osp.join(REPO_ROOT, 'projects', 'digit_scenes', 'configs')
 DET_T = osp.join(DIGITS, 'retinanet_r18-w32_fpn_1500i_digit-scenes.py')
 DET_S = osp.join(DIGITS, 'retinanet_r18-w8_fpn_1500i_digit-scenes.py')
 SEG_T = osp.join(DIGITS, 'pspnet_r18-w32-d4_1500i_digit-scenes.py')
@@ -207,7 +207,7 @@ def test_tools_train_py_trains_the_generated_config_as_it_is(
         capsys, tmp_path):
     """Two iterations of ``tools/train.py OUT.py`` on generated scenes; only
     the data location and the schedule's length are overridden."""
-    from mmakd.demo import create_digit_scenes
+    from projects.digit_scenes.digit_scenes import create_digit_scenes
     root = str(tmp_path / 'scenes')
     create_digit_scenes(root, 8, 4, seed=0)
     out = tmp_path / 'akd.py'

@@ -25,7 +25,7 @@ import torch
 from helpers import ON_ONEDL_FORKS, REPO_ROOT, run_python
 
 MMRAZOR_TOOLS = Path(__import__('mmrazor').__file__).parent / '.mim' / 'tools'
-CONFIGS = Path(REPO_ROOT) / 'configs' / 'digit_scenes'
+CONFIGS = Path(REPO_ROOT) / 'projects' / 'digit_scenes' / 'configs'
 DET_AKD = CONFIGS / ('akd-cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
                      'digit-scenes.py')
 SEG_AKD = CONFIGS / ('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'

@@ -14,7 +14,7 @@ from helpers import REPO_ROOT
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'visualizations'))
 import vis_avatars  # noqa: E402
 
-DIGITS = osp.join(REPO_ROOT, 'configs', 'digit_scenes')
+DIGITS = osp.join(REPO_ROOT, 'projects', 'digit_scenes', 'configs')
 AKD_DET = osp.join(DIGITS, 'akd-cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
                    'digit-scenes.py')
 AKD_SEG = osp.join(DIGITS, 'akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_'

@@ -25,7 +25,7 @@ Examples::
 
     # the demo's CWD + AKD student (its checkpoint holds the teacher too)
     python tools/visualizations/vis_avatars.py \\
-        configs/digit_scenes/akd-cwd_fpn_*.py \\
+        projects/digit_scenes/configs/akd-cwd_fpn_*.py \\
         work_dirs/akd_demo/det/teacher_600i/cwd+akd_300i_seed0/iter_300.pth \\
         --img data/digit_scenes/val/000000.png --out vis --num-avatars 3
     # an MMRazor recipe with random weights, one record
@@ -172,7 +172,7 @@ def load_distill_config(config: str,
             f'{config}: `model.distiller` not found (model type '
             f'{model.get("type") if isinstance(model, dict) else None!r}); '
             'expected a distillation config, e.g. an MMRazor recipe or '
-            'configs/digit_scenes/akd-*.py')
+            'projects/digit_scenes/configs/akd-*.py')
     cfg.model = akd_utils.resolve_cfg_paths(cfg.model)
     akd_utils.disable_downloads(cfg)
     return cfg

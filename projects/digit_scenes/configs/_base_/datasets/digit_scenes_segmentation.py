@@ -2,7 +2,8 @@
 # = digit k, on 64x64 scenes of real handwritten digits (scikit-learn's 8x8
 # digits, upscaled) with clutter. mmseg's BaseSegDataset reads the label
 # maps as they are (no reduce_zero_label).
-# Generate first: python tools/dataset_converters/create_digit_scenes.py
+# Generate first (from the repository root):
+#   PYTHONPATH=. python projects/digit_scenes/tools/create_digit_scenes.py
 dataset_type = 'BaseSegDataset'
 data_root = 'data/digit_scenes/'
 metainfo = dict(

@@ -19,9 +19,9 @@ _teacher = {
     },
 }
 # Where tools/train.py writes the teacher of
-# configs/digit_scenes/pspnet_r18-w32-d4_1500i_digit-scenes.py by default;
-# pass another with --cfg-options model.teacher_ckpt=PATH (tools/akd_demo.py
-# passes the teacher it trained).
+# pspnet_r18-w32-d4_1500i_digit-scenes.py (beside this file) by default;
+# pass another with --cfg-options model.teacher_ckpt=PATH (the demo,
+# projects/digit_scenes/tools/akd_demo.py, passes the teacher it trained).
 teacher_ckpt = 'work_dirs/pspnet_r18-w32-d4_1500i_digit-scenes/iter_1500.pth'
 
 model = dict(

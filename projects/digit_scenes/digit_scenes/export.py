@@ -16,9 +16,8 @@ from typing import Dict, Optional, Sequence
 import cv2
 import numpy as np
 
-from .digit_scenes import (DIGIT_CLASSES, SPLITS, Scene, SceneConfig,
-                           generate_split, load_digit_pool,
-                           split_digit_indices)
+from .scenes import (DIGIT_CLASSES, SPLITS, Scene, SceneConfig, generate_split,
+                     load_digit_pool, split_digit_indices)
 
 
 def _rle(mask: np.ndarray) -> dict:

@@ -1,11 +1,11 @@
 # Teacher detector for Digit Scenes: RetinaNet, ResNet-18 at width 32 (32,
 # 64, 128 channels), FPN 64, 4-conv head; from scratch, 1500 iterations of
-# batch 16 (../_base_/schedules/digit_scenes_1500i.py), CPU-sized.
+# batch 16 (_base_/schedules/digit_scenes_1500i.py), CPU-sized.
 _base_ = [
-    '../_base_/models/retinanet_r18_fpn_digit-scenes.py',
-    '../_base_/datasets/digit_scenes_detection.py',
+    './_base_/models/retinanet_r18_fpn_digit-scenes.py',
+    './_base_/datasets/digit_scenes_detection.py',
     'mmdet::_base_/default_runtime.py',
-    '../_base_/schedules/digit_scenes_1500i.py'
+    './_base_/schedules/digit_scenes_1500i.py'
 ]
 
 # mmakd first (its compatibility fixes, then its registrations), so that

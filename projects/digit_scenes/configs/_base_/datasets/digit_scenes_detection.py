@@ -1,6 +1,7 @@
 # Digit Scenes, detection (COCO format): scenes of real handwritten digits
 # (scikit-learn's 8x8 digits, upscaled) on 64x64 canvases with clutter.
-# Generate first: python tools/dataset_converters/create_digit_scenes.py
+# Generate first (from the repository root):
+#   PYTHONPATH=. python projects/digit_scenes/tools/create_digit_scenes.py
 dataset_type = 'CocoDataset'
 data_root = 'data/digit_scenes/'
 metainfo = dict(

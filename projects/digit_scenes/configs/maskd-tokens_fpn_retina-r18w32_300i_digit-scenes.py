@@ -9,7 +9,7 @@
 #
 # Train it after the teacher; the MasKD distillations beside this file read
 # its checkpoint (`tokens_ckpt`):
-#   python tools/train.py configs/digit_scenes/maskd-tokens_fpn_retina-r18w32_300i_digit-scenes.py  # noqa: E501
+#   python tools/train.py projects/digit_scenes/configs/maskd-tokens_fpn_retina-r18w32_300i_digit-scenes.py  # noqa: E501
 _base_ = './retinanet_r18-w32_fpn_1500i_digit-scenes.py'
 
 # Where tools/train.py writes the teacher by default.

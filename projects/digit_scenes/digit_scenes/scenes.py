@@ -13,7 +13,7 @@ Every annotated digit has:
   exceeds :attr:`SceneConfig.mask_thr`;
 * a **box**: tight around its mask, so boxes and masks agree.
 
-This module composes scenes in memory; :mod:`mmakd.demo.export` writes them
+This module composes scenes in memory; :mod:`.export` writes them
 for detection and segmentation.
 
 Generation is deterministic: the same seed and configuration give identical

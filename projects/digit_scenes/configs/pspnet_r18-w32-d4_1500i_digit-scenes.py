@@ -1,12 +1,12 @@
 # Teacher segmentor for Digit Scenes: PSPNet, ResNetV1c-18 at width 32 (32,
 # 64, 128 channels) at output stride 4, PSP head 64; from scratch, 1500
-# iterations of batch 16 (../_base_/schedules/digit_scenes_1500i.py),
+# iterations of batch 16 (_base_/schedules/digit_scenes_1500i.py),
 # CPU-sized.
 _base_ = [
-    '../_base_/models/pspnet_r18-d4_digit-scenes.py',
-    '../_base_/datasets/digit_scenes_segmentation.py',
+    './_base_/models/pspnet_r18-d4_digit-scenes.py',
+    './_base_/datasets/digit_scenes_segmentation.py',
     'mmseg::_base_/default_runtime.py',
-    '../_base_/schedules/digit_scenes_1500i.py'
+    './_base_/schedules/digit_scenes_1500i.py'
 ]
 
 # mmakd first (its compatibility fixes, then its registrations), so that

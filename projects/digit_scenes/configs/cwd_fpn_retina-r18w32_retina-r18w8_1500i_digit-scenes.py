@@ -14,9 +14,9 @@ _teacher = {
     'bbox_head': {**_base_.model.bbox_head, 'stacked_convs': 4},
 }
 # Where tools/train.py writes the teacher of
-# configs/digit_scenes/retinanet_r18-w32_fpn_1500i_digit-scenes.py by default;
-# pass another with --cfg-options model.teacher_ckpt=PATH (tools/akd_demo.py
-# passes the teacher it trained).
+# retinanet_r18-w32_fpn_1500i_digit-scenes.py (beside this file) by default;
+# pass another with --cfg-options model.teacher_ckpt=PATH (the demo,
+# projects/digit_scenes/tools/akd_demo.py, passes the teacher it trained).
 teacher_ckpt = 'work_dirs/retinanet_r18-w32_fpn_1500i_digit-scenes/iter_1500.pth'  # noqa: E501
 
 _levels = range(3)

@@ -8,19 +8,21 @@ Composes scenes from scikit-learn's 1,797 real 8x8 handwritten digits
     annotations/instances_{train,val}.json   COCO boxes (+ RLE masks)
     meta.json                           configuration and digit split
 
-Example::
+From the repository root, with it on ``PYTHONPATH`` (see
+projects/digit_scenes/README.md)::
 
-    python tools/dataset_converters/create_digit_scenes.py
-    python tools/dataset_converters/create_digit_scenes.py \
+    PYTHONPATH=. python projects/digit_scenes/tools/create_digit_scenes.py
+    PYTHONPATH=. python projects/digit_scenes/tools/create_digit_scenes.py \
         --num-train 200 --num-val 50 --out-dir /tmp/digit_scenes
 """
 import argparse
 import time
+from typing import Optional, Sequence
 
-from mmakd.demo import SceneConfig, create_digit_scenes
+from projects.digit_scenes.digit_scenes import SceneConfig, create_digit_scenes
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse the command line.
 
     Args:
@@ -44,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> dict:
+def main(argv: Optional[Sequence[str]] = None) -> dict:
     """Generate the dataset and print a summary.
 
     Args:
