@@ -3,7 +3,7 @@ PYTHON ?= python
 PYTEST ?= $(PYTHON) -m pytest
 
 .PHONY: install demo demo-quick lint test test-slow test-onedl test-lowest benchmark
-LINTED = mmakd mmakd_compat tools tests configs setup.py
+LINTED = mmakd mmakd_compat tools tests configs projects setup.py
 # `make test-onedl`: its own environment with the ONEDL forks of OpenMMLab's
 # packages (git-ignored, reused when complete).
 ONEDL_VENV ?= .venv-onedl
@@ -14,11 +14,15 @@ LOWEST_VENV ?= .venv-lowest
 install:
 	bash tools/install.sh
 
+# The Digit Scenes demo is a project (projects/digit_scenes), imported from
+# the repository root as mmdet's projects are: the root goes on PYTHONPATH.
+demo demo-quick: export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+
 demo: install
-	$(PYTHON) tools/akd_demo.py
+	$(PYTHON) projects/digit_scenes/tools/akd_demo.py
 
 demo-quick: install
-	$(PYTHON) tools/akd_demo.py --quick
+	$(PYTHON) projects/digit_scenes/tools/akd_demo.py --quick
 
 lint: install
 	$(PYTHON) -m flake8 $(LINTED)

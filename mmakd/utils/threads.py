@@ -5,7 +5,7 @@ CPU-heavy process runs on the same cores, those threads wait for each other
 at every operator: the demo's training ran 2-12 times slower than with one
 thread per process, and one thread cost nothing measurable on a quiet
 machine (docs/performance.md, "CPU threads";
-``tools/analysis_tools/cpu_threads.py``).
+``projects/digit_scenes/tools/cpu_threads.py``).
 """
 import os
 from typing import Optional

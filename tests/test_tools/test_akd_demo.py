@@ -1,5 +1,6 @@
-"""tools/akd_demo.py: its options, its quiet output, its runs (each a
-tools/train.py process), and end to end."""
+"""The Digit Scenes demo (projects/digit_scenes, ``make demo``): its
+options, its quiet output, its runs (each a tools/train.py process), and
+end to end."""
 import importlib.util
 import json
 import os
@@ -15,11 +16,12 @@ from mmengine.config import Config
 from mmrazor.registry import MODELS
 
 from mmakd.utils import load_tool_config
+from projects.digit_scenes.digit_scenes import demo as akd_demo
+from projects.digit_scenes.digit_scenes import report as akd_demo_report
+from projects.digit_scenes.digit_scenes import train_process
 
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-import akd_demo  # noqa: E402
-import akd_demo_report  # noqa: E402
-import train_process  # noqa: E402
+#: The demo's script, as ``make demo`` runs it.
+AKD_DEMO = osp.join('projects', 'digit_scenes', 'tools', 'akd_demo.py')
 
 
 def _load_train_py():
@@ -45,8 +47,13 @@ def train_py_config(command, monkeypatch) -> Config:
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, 'tools/akd_demo.py', *args],
+    """Runs the demo's script from the repository root, with the root on
+    ``PYTHONPATH`` (as ``make demo`` does)."""
+    path = os.pathsep.join(filter(None, [REPO_ROOT,
+                                         os.environ.get('PYTHONPATH')]))
+    proc = subprocess.run([sys.executable, AKD_DEMO, *args],
                           cwd=REPO_ROOT,
+                          env={**os.environ, 'PYTHONPATH': path},
                           capture_output=True,
                           text=True,
                           timeout=900)
@@ -320,8 +327,7 @@ def test_the_pkg_resources_warning_alone_is_silenced():
             timeout=300).stderr
 
     assert 'pkg_resources is deprecated' in stderr('')
-    quiet = stderr('import sys; sys.path.insert(0, "tools"); '
-                   'import akd_demo; ')
+    quiet = stderr('import projects.digit_scenes.digit_scenes.demo; ')
     assert 'pkg_resources' not in quiet
     assert 'another warning' in quiet
 

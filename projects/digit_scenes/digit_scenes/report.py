@@ -1,16 +1,22 @@
 """The demo's report: the tables and the plots of its runs' results.
 
-``tools/akd_demo.py`` trains the runs; this module turns their summaries
-(per task: the teacher's, the tokens', and per method those of its seeds)
-into markdown tables, the validation curves and the statistics plots.
+:mod:`.demo` trains the runs; this module turns their summaries (per task:
+the teacher's, the tokens', and per method those of its seeds) into
+markdown tables, the validation curves and the statistics plots.
 """
-import importlib.util
 import os.path as osp
 import statistics
-import types
-from typing import Callable, Dict, List, Optional, Tuple
+import subprocess
+import sys
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from akd_demo_tasks import TASKS, Task
+from .paths import REPO_ROOT
+from .tasks import TASKS, Task
+from .train_process import PYTHON_OPTIONS
+
+#: mmakd's tool that plots the distill losses and AKD statistics of runs.
+PLOT_AKD_STATS = osp.join(REPO_ROOT, 'tools', 'analysis_tools',
+                          'plot_akd_stats.py')
 
 
 def base_method(method: str) -> Optional[str]:
@@ -180,20 +186,38 @@ def plot(all_results: Dict[str, dict], path: str) -> None:
     plt.close(fig)
 
 
-def _load_tool(relative: str) -> types.ModuleType:
-    """Imports a script of ``tools/`` as a module."""
-    path = osp.join(osp.dirname(osp.abspath(__file__)), relative)
-    name = osp.splitext(osp.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def plot_akd_stats(work_dirs: Sequence[str], path: str,
+                   labels: Sequence[str], title: str) -> Optional[str]:
+    """Runs ``tools/analysis_tools/plot_akd_stats.py`` on ``work_dirs``, in
+    its own process as the runs are trained (the tool is a script, not a
+    module of this package).
+
+    Args:
+        work_dirs: The runs' work dirs.
+        path: The PNG to write.
+        labels: One legend label per work dir.
+        title: The figure's title.
+
+    Returns:
+        str | None: Why nothing was plotted (the tool's error, e.g. no run
+        logged a statistic), or None if the PNG was written.
+    """
+    proc = subprocess.run(
+        [sys.executable, *PYTHON_OPTIONS, PLOT_AKD_STATS, *work_dirs,
+         '--out', path, '--labels', *labels, '--title', title],
+        capture_output=True, text=True)
+    if proc.returncode == 0:
+        return None
+    error = (proc.stderr.strip().splitlines() or [
+        f'exit status {proc.returncode}'])[-1]
+    prefix = 'plot_akd_stats: '  # how the tool's main() words its errors
+    return error[len(prefix):] if error.startswith(prefix) else error
 
 
 def plot_stats(all_results: Dict[str, dict], suffix: str, work_dir: str,
                log: Callable[[str], None]) -> List[str]:
     """Distill losses and AKD statistics of each task's students (seed 0
-    of every method that distils), with ``plot_akd_stats.py``.
+    of every method that distils), with :func:`plot_akd_stats`.
 
     Args:
         all_results: As :func:`plot` takes them.
@@ -204,7 +228,6 @@ def plot_stats(all_results: Dict[str, dict], suffix: str, work_dir: str,
     Returns:
         list[str]: The PNGs written.
     """
-    tool = _load_tool(osp.join('analysis_tools', 'plot_akd_stats.py'))
     paths = []
     for name, entry in all_results.items():
         runs = [(method, runs[0]['work_dir'])
@@ -213,12 +236,10 @@ def plot_stats(all_results: Dict[str, dict], suffix: str, work_dir: str,
         if not runs:
             continue
         path = osp.join(work_dir, f'akd_stats_{name}{suffix}.png')
-        try:
-            tool.plot_stats([d for _, d in runs], path,
-                            labels=[m for m, _ in runs],
-                            title=f'Digit Scenes {name}')
-        except tool.NoStatistics as err:
-            log(f'{name}: no statistics plot: {err}')
+        error = plot_akd_stats([d for _, d in runs], path,
+                               [m for m, _ in runs], f'Digit Scenes {name}')
+        if error:
+            log(f'{name}: no statistics plot: {error}')
             continue
         paths.append(path)
     return paths

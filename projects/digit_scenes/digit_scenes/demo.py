@@ -7,15 +7,20 @@ train the student alone, with a base KD loss and with the same loss plus
 Avatars; evaluate each, print a table (metric and time per iteration) and
 plot the validation curves.
 
-Examples::
+Examples, from the repository root with it on ``PYTHONPATH``
+(projects/digit_scenes/README.md)::
 
-    python tools/akd_demo.py                 # the demo (what `make demo` runs)
-    python tools/akd_demo.py --quick         # a first look, a few minutes
-    python tools/akd_demo.py --study         # docs/study.md's study: more
-                                             # methods, seeds 0 1 2, 900
-                                             # student iterations
-    python tools/akd_demo.py --ablation      # AKD's settings, seeds 0 1 2
-    python tools/akd_demo.py --tasks det --methods 'no KD' 'CWD + AKD'
+    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+    python projects/digit_scenes/tools/akd_demo.py     # `make demo`
+    python projects/digit_scenes/tools/akd_demo.py --quick
+        # a first look, a few minutes (`make demo-quick`)
+    python projects/digit_scenes/tools/akd_demo.py --study
+        # docs/study.md's study: more methods, seeds 0 1 2, 900 student
+        # iterations
+    python projects/digit_scenes/tools/akd_demo.py --ablation
+        # AKD's settings, seeds 0 1 2
+    python projects/digit_scenes/tools/akd_demo.py --tasks det \
+        --methods 'no KD' 'CWD + AKD'
 
 Each run is its own ``tools/train.py`` process. The console shows one line
 per run, with an estimate of the time left, and the table at the end; each
@@ -32,25 +37,25 @@ import math
 import os
 import os.path as osp
 import statistics
-import sys
 import time
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-# This folder's modules (they import the standard library only).
-import train_process  # noqa: E402
-from akd_demo_report import plot, plot_stats, table  # noqa: E402
-from akd_demo_tasks import DEMO_METHODS, TASKS, Task  # noqa: E402
+from . import train_process
+from .export import create_digit_scenes
+from .paths import REPO_ROOT
+from .report import plot, plot_stats, table
+from .tasks import DEMO_METHODS, TASKS, Task
 
+# Set before mmengine is first imported (by main(), with mmakd), which
+# warns.
 warnings.filterwarnings(
     'ignore', message=train_process.PKG_RESOURCES_WARNING,
     category=UserWarning)
 if TYPE_CHECKING:
     from mmengine.config import Config
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # The CPU budget of the demo and the study (the configs' own schedule, 1500
 # iterations, is for tools/train.py): every student gets the same budget.
 # With --study, each task's students get its Task.study_iters.
@@ -58,7 +63,7 @@ TEACHER_ITERS, STUDENT_ITERS = 600, 300
 QUICK_TEACHER_ITERS, QUICK_STUDENT_ITERS = 200, 100
 # MasKD's stage 1 (its Digit Scenes config's own schedule).
 TOKENS_ITERS, QUICK_TOKENS_ITERS = 300, 100
-DATA_ROOT = osp.join(ROOT, 'data', 'digit_scenes')
+DATA_ROOT = osp.join(REPO_ROOT, 'data', 'digit_scenes')
 #: Each run's command and full output, in its work dir.
 RUN_LOG = 'console.log'
 
@@ -98,8 +103,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--teacher-iters', type=int,
                         help=f'teacher iterations (default: {TEACHER_ITERS},'
                         f' {QUICK_TEACHER_ITERS} with --quick)')
-    parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs',
-                                                       'akd_demo'))
+    parser.add_argument('--work-dir',
+                        default=osp.join(REPO_ROOT, 'work_dirs', 'akd_demo'))
     parser.add_argument('--data-root', default=DATA_ROOT)
     parser.add_argument('--num-scenes', nargs=2, type=int,
                         metavar=('TRAIN', 'VAL'),
@@ -266,7 +271,6 @@ class Progress:
 
 def ensure_data(args: argparse.Namespace) -> None:
     """Generates Digit Scenes under ``args.data_root`` unless already there."""
-    from mmakd.demo import create_digit_scenes
     if osp.exists(osp.join(args.data_root, 'meta.json')):
         return
     num_train, num_val = args.num_scenes or ((400, 100) if args.quick else
@@ -625,7 +629,12 @@ def report(all_results: Dict[str, dict], args: argparse.Namespace) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Runs the demo; returns its exit status, 1 if a run failed."""
+    """Runs the demo; returns its exit status, 1 if a run failed.
+
+    Args:
+        argv: The command line's arguments (default: ``sys.argv[1:]``).
+    """
+    import mmakd  # noqa: F401  (its compat fixes, before any config)
     args = parse_args(argv)
     start = time.time()
     threads = os.environ.get('OMP_NUM_THREADS')
@@ -650,9 +659,3 @@ def main(argv: Optional[List[str]] = None) -> int:
             ', '.join(progress.failed))
         return 1
     return 0
-
-
-if __name__ == '__main__':
-    sys.path.insert(0, ROOT)
-    import mmakd  # noqa: F401,E402  (compat fixes, registry)
-    sys.exit(main())

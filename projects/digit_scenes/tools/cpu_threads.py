@@ -10,10 +10,13 @@ without the first 5 iterations) and the load average around each run.
 DataLoader workers are not a factor: the demo's configs use none
 (``num_workers=0``), and torch gives each worker one thread anyway.
 
-Example::
+Example, from the repository root with it on ``PYTHONPATH``
+(projects/digit_scenes/README.md)::
 
-    python tools/akd_demo.py --tasks det --methods 'CWD + AKD'  # teacher
-    python tools/analysis_tools/cpu_threads.py --iters 30
+    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+    python projects/digit_scenes/tools/akd_demo.py --tasks det \
+        --methods 'CWD + AKD'  # the teacher
+    python projects/digit_scenes/tools/cpu_threads.py --iters 30
 """
 import argparse
 import json
@@ -26,11 +29,12 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
-TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
-ROOT = osp.dirname(TOOLS)
-TEACHER = osp.join(ROOT, 'work_dirs', 'akd_demo', 'det', 'teacher_600i',
-                   'iter_600.pth')
-DATA_ROOT = osp.join(ROOT, 'data', 'digit_scenes')
+from projects.digit_scenes.digit_scenes import demo, train_process
+from projects.digit_scenes.digit_scenes.paths import REPO_ROOT
+
+TEACHER = osp.join(REPO_ROOT, 'work_dirs', 'akd_demo', 'det',
+                   'teacher_600i', 'iter_600.pth')
+DATA_ROOT = demo.DATA_ROOT
 CONTENTION = {
     'none': None,
     'busy loop': 'while True: pass',
@@ -41,6 +45,11 @@ SKIP = 5  # warm-up iterations left out of the statistics
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parses the command line.
+
+    Args:
+        argv: The arguments (default: ``sys.argv[1:]``).
+    """
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -58,26 +67,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     for path in (args.teacher_ckpt, args.data_root):
         if not osp.exists(path):
             parser.error(f'{path} does not exist; run the demo first: '
-                         "python tools/akd_demo.py --tasks det --methods "
-                         "'CWD + AKD'")
+                         'python projects/digit_scenes/tools/akd_demo.py '
+                         "--tasks det --methods 'CWD + AKD'")
     return args
 
 
 def train_child(args: argparse.Namespace) -> None:
     """In the child process: train in this process (the threads are this
     process's own), print the logged times as JSON."""
-    sys.path.insert(0, TOOLS)
-    import akd_demo
     import torch
-    import train_process
     from mmengine.config import Config
     from mmengine.runner import Runner
 
     import mmakd  # noqa: F401
-    config, extra = akd_demo.TASKS['det'].methods['CWD + AKD']
+    config, extra = demo.TASKS['det'].methods['CWD + AKD']
     cfg = Config.fromfile(config)
-    overrides = dict(extra, **akd_demo._schedule_overrides(cfg, args.iters))
-    overrides.update(akd_demo._data_root_overrides(cfg, args.data_root))
+    overrides = dict(extra, **demo._schedule_overrides(cfg, args.iters))
+    overrides.update(demo._data_root_overrides(cfg, args.data_root))
     overrides.update({
         'train_cfg.val_begin': 10**9,  # no validation
         'default_hooks.logger.interval': 1,
@@ -133,6 +139,11 @@ def measure(args: argparse.Namespace, threads: Optional[str],
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Times the runs and prints their table (in a child: trains one).
+
+    Args:
+        argv: The arguments (default: ``sys.argv[1:]``).
+    """
     args = parse_args(argv)
     if args.child:
         train_child(args)

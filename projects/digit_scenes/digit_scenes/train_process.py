@@ -4,7 +4,7 @@
 overrides to merge into it (as ``--cfg-options``), :func:`train` runs it
 with its command and output in a log and returns the log dir that mmengine's
 Runner wrote, where :func:`read_scalars` reads what the run logged.
-``tools/akd_demo.py`` trains each of its runs this way.
+The demo (:mod:`.demo`) trains each of its runs this way.
 """
 import json
 import os
@@ -14,7 +14,10 @@ import subprocess
 import sys
 from typing import Any, List, Set
 
-TRAIN_PY = osp.join(osp.dirname(osp.abspath(__file__)), 'train.py')
+from .paths import REPO_ROOT
+
+#: The repository's ``tools/train.py``.
+TRAIN_PY = osp.join(REPO_ROOT, 'tools', 'train.py')
 #: setuptools >= 67.5 warns when pkg_resources is imported, and mmengine
 #: re-imports it on each installed-package check; only that message is
 #: silenced.

@@ -1,4 +1,4 @@
-"""The demo's tasks: what ``tools/akd_demo.py`` trains and compares.
+"""The demo's tasks: what :mod:`.demo` trains and compares.
 
 Detection (RetinaNet, mAP) and segmentation (PSPNet, mIoU) on Digit Scenes,
 each with its teacher's config and its students' methods: a config and the
@@ -8,9 +8,7 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-CONFIGS = osp.join(
-    osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
-    'digit_scenes')
+from .paths import CONFIGS
 
 
 @dataclass
@@ -51,7 +49,7 @@ class Task:
 
 
 def _cfg(name: str) -> str:
-    """A config file of ``configs/digit_scenes``."""
+    """A config file of ``projects/digit_scenes/configs``."""
     return osp.join(CONFIGS, name)
 
 
