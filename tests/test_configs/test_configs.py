@@ -43,7 +43,12 @@ from mmakd.utils import disable_downloads
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
 SKIPPED_DIRS = ('_base_', )
-METHODS = ('cwd', 'fgd', 'maskd', 'mgd', 'pkd')
+#: The base methods of the recipes, a folder each: those whose metafile
+#: model-index.yml (OpenMMLab's index of the recipes) imports.
+METHODS = tuple(
+    sorted(
+        Path(meta).parent.name for meta in yaml.safe_load(
+            (REPO / 'model-index.yml').read_text())['Import']))
 #: MasKD's stage 1 (receptive tokens on the teacher), not a distillation.
 STAGE1_PREFIX = 'maskd-tokens_'
 
@@ -321,15 +326,21 @@ def _akd_pairs():
 
 @pytest.mark.parametrize('baseline,akd', _akd_pairs())
 def test_akd_child_is_its_baseline_plus_avatars(baseline, akd):
-    # The child file itself: `_base_` (its baseline) and `model`, nothing
-    # else; `custom_imports` comes with the baseline.
+    # The child file itself: `_base_` (its baseline and AKD's hooks),
+    # `model` and `custom_hooks`, nothing else; `custom_imports` comes with
+    # the baseline.
     tree = ast.parse(akd.read_text())
     names = [t.id for node in tree.body if isinstance(node, ast.Assign)
              for t in node.targets]
-    assert sorted(names) == ['_base_', 'model'], names
+    assert sorted(names) == ['_base_', 'custom_hooks', 'model'], names
 
     base_cfg = Config.fromfile(str(baseline)).to_dict()
     akd_cfg = Config.fromfile(str(akd)).to_dict()
+    # AKD's hooks after the baseline's own (configs/_base_/akd.py).
+    akd_hooks = Config.fromfile(str(CONFIGS / '_base_' / 'akd.py')).akd_hooks
+    assert akd_cfg.pop('custom_hooks') == base_cfg.pop(
+        'custom_hooks', []) + akd_hooks
+    akd_cfg.pop('akd_hooks')
     allowed = {f'model.distiller.{k}' for k in AKD_OPTIONS}
     differences = _diff(base_cfg, akd_cfg)
     unexpected = [
@@ -576,3 +587,10 @@ def test_readmes_list_every_config_and_no_unmeasured_number():
     overview = (CONFIGS / 'README.md').read_text()
     for path in _all_configs():
         assert _rel(path) in overview, f'configs/README.md: {_rel(path)}'
+
+
+def test_readme_recipe_table_links_every_method():
+    """README.md's table of recipe families has a row per method folder."""
+    readme = (REPO / 'README.md').read_text()
+    for method in METHODS:
+        assert f'](configs/{method}/README.md)' in readme, method
