@@ -7,12 +7,6 @@ from .methods import METHODS, Method
 from .pairing import Pair
 from .probe import Output
 
-#: The student's ground truth, for losses that read it (FGD): the
-#: ``data_samples`` argument of any mmdet detector's forward.
-GT_RECORDER = dict(
-    type='MethodInputs',
-    source='mmdet.models.detectors.BaseDetector.forward')
-
 
 def _tag(out: Output, where: str) -> str:
     """The part of recorder, connector and loss names for ``out``."""
@@ -35,11 +29,12 @@ def _record(out: Output, recorder: str, from_student: bool,
     return record
 
 
-def _connector(method: Method, pair: Pair) -> Optional[Dict[str, Any]]:
+def _connector(method: Method, pair: Pair, where: str,
+               two_stage: bool) -> Optional[Dict[str, Any]]:
     s, t = pair.student.channels, pair.teacher.channels
-    if method.connector == 'mgd':
-        return dict(type='MGDConnector', student_channels=s,
-                    teacher_channels=t, lambda_mgd=0.65)
+    if method.connector:
+        published = method.published(where, two_stage).connector_cfg()
+        return dict(published, student_channels=s, teacher_channels=t)
     if s == t or method.aligns_itself:
         return None
     return dict(type='ConvModuleConnector', in_channel=s, out_channel=t,
@@ -79,14 +74,14 @@ def distiller_cfg(pairs: Sequence[Pair], method_name: str, where: str,
         suffix = f'_{tag}{index}' if (index != '' or tag != 'logits' or
                                       tags.count(tag) > 1) else ''
         name = f'loss_{method_name}{suffix}'
-        connector = _connector(method, pair)
+        connector = _connector(method, pair, where, two_stage)
         connector_name = None
         if connector is not None:
             connector_name = f's_{tag}{index}'
             connectors[connector_name] = connector
         loss = method.loss(where, two_stage)
-        loss[method.weight_key] = method.weight(where) \
-            if loss_weight is None else loss_weight
+        if loss_weight is not None:
+            loss[method.weight_key] = loss_weight
         if method.aligns_itself and \
                 pair.student.channels != pair.teacher.channels:
             loss.update(student_channels=pair.student.channels,
@@ -100,9 +95,13 @@ def distiller_cfg(pairs: Sequence[Pair], method_name: str, where: str,
             method.teacher_key: _record(pair.teacher, t_name, False),
         }
         if method.needs_boxes:
-            student_recorders['gt'] = dict(GT_RECORDER)
-            mappings[name]['data_samples'] = dict(
-                from_student=True, recorder='gt', data_idx=1)
+            # The student's ground truth, as the published distiller
+            # records it (FGD's `gt`).
+            recorders, inputs = method.published(
+                where, two_stage).extra_inputs(method.student_key,
+                                               method.teacher_key)
+            student_recorders.update(recorders)
+            mappings[name].update(inputs)
     cfg = dict(
         type='ConfigurableDistiller',
         student_recorders=student_recorders,

@@ -4,7 +4,7 @@ Usage::
 
     python tools/misc/distill_config.py --list CONFIG [--input-size H W]
     python tools/misc/distill_config.py --teacher T --student S \\
-        --method {cwd,pkd,mgd,fgd,l2} [--where neck|logits|MODULE[,MODULE]] \\
+        --method METHOD [--where neck|logits|MODULE[,MODULE]] \\
         [--akd] [--teacher-ckpt CKPT] [--loss-weight W] --out OUT.py [--force]
 
 ``--list`` builds the model (random weights, CPU, no checkpoint), runs one
@@ -16,7 +16,9 @@ teacher's and the student's outputs at ``--where`` by stride, adds a
 student-side connector where channels differ, takes the method's published
 defaults and writes a config on the student's (data, schedule, hooks) that
 ``tools/train.py OUT.py`` trains as it is.
-T and S are config files or ``pkg::path`` configs.
+T and S are config files or ``pkg::path`` configs. METHOD is a key of
+``mmakd.config_gen.METHODS`` (``--help`` lists them; docs/tools.md gives
+each one's loss and defaults).
 """
 import argparse
 import os
@@ -57,9 +59,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--akd', action='store_true',
                         help='distil with Avatars (AvatarDistiller)')
     parser.add_argument('--teacher-ckpt', help="the teacher's checkpoint")
+    other_keys = ', '.join(f'{m.weight_key} for {name}'
+                           for name, m in sorted(METHODS.items())
+                           if m.weight_key != 'loss_weight')
     parser.add_argument('--loss-weight', type=float,
                         help="instead of the method's published weight "
-                        '(alpha_mgd for mgd)')
+                        f'({other_keys})')
     parser.add_argument('--out', help='the config to write')
     parser.add_argument('--force', action='store_true',
                         help='overwrite --out')

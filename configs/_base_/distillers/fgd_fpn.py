@@ -5,15 +5,18 @@
 # need, which is the student's own: the `data_samples` argument of its
 # forward, recorded by `gt`.
 #
-# `fgd_fpn_distillers` holds that ConfigurableDistiller with the release's
-# two settings (temp 0.5 in both):
-# - `retinanet`: the 5 levels of RetinaNet's FPN (P3-P7); alpha 1e-3,
-#   beta 5e-4, gamma 5e-4, lambda 5e-6;
+# `fgd_fpn_distillers` holds that ConfigurableDistiller with each of the
+# release's two settings (alpha, beta, gamma, lambda in `_settings` below,
+# the temperature both share in `_fgd_distiller`: the one place mmakd
+# writes them):
+# - `retinanet`: the 5 levels of RetinaNet's FPN (P3-P7), from the authors'
+#   RetinaNet configs;
 # - `faster_rcnn`: the 4 levels P2-P5 of a two-stage detector's FPN (P6 is a
-#   max pool and is not distilled); alpha 5e-5, beta 2.5e-5, gamma 5e-5,
-#   lambda 5e-7.
+#   max pool and is not distilled), from their Faster R-CNN configs.
 # A recipe lists this file after its student's mmdet config in `_base_` and
-# sets `model.distiller = _base_.fgd_fpn_distillers.<setting>`.
+# sets `model.distiller = _base_.fgd_fpn_distillers.<setting>`;
+# tools/misc/distill_config.py (`--method fgd`) reads its losses and `gt`
+# recorder from here.
 custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)
 # The teacher's parameters get no gradient.
 find_unused_parameters = True
