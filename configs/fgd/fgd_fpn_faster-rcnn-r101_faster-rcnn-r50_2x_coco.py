@@ -5,13 +5,13 @@
 # recipe of the authors' release (yzd-v/FGD, configs/distillers/fgd/
 # fgd_faster_rcnn_r101_fpn_2x_distill_faster_rcnn_r50_fpn_2x_coco.py):
 # - FGD on the output of each `neck.fpn_convs.<i>.conv` (P2-P5; P6 is a max
-#   pool and is not distilled) with its two-stage settings: temp 0.5,
-#   alpha 5e-5, beta 2.5e-5, gamma 5e-5, lambda 5e-7;
+#   pool and is not distilled) with its two-stage settings (temp, alpha,
+#   beta, gamma, lambda: `faster_rcnn` of ../_base_/distillers/fgd_fpn.py);
 # - student neck, RPN head and RoI head initialised from the teacher
 #   (`init_student=True`: every teacher weight outside the backbone),
 #   backbone from ImageNet;
 # - SGD lr 0.02, momentum 0.9, weight decay 1e-4, gradient clipping at norm
-#   35, 2x schedule (24 epochs, steps 16 and 22), 8 GPUs x 2 images.
+#   35, the student config's 2x schedule, 8 GPUs x 2 images.
 # The FGD README gives no number for this teacher.
 #
 # The FGD distiller (losses, recorders, the ground truth FGD's masks need),

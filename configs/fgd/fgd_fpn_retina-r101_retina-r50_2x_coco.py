@@ -4,12 +4,12 @@
 # recipe of the authors' release (yzd-v/FGD, configs/distillers/fgd/
 # fgd_retina_r101_fpn_2x_distill_retina_r50_fpn_2x_coco.py):
 # - FGD on the output of each `neck.fpn_convs.<i>.conv` (P3-P7) with its
-#   RetinaNet settings: temp 0.5, alpha 1e-3, beta 5e-4, gamma 5e-4,
-#   lambda 5e-6;
+#   RetinaNet settings (temp, alpha, beta, gamma, lambda: `retinanet` of
+#   ../_base_/distillers/fgd_fpn.py);
 # - student neck and head initialised from the teacher (`init_student=True`:
 #   every teacher weight outside the backbone), backbone from ImageNet;
 # - SGD lr 0.01, momentum 0.9, weight decay 1e-4, gradient clipping at norm
-#   35, 2x schedule (24 epochs, steps 16 and 22), 8 GPUs x 2 images.
+#   35, the student config's 2x schedule, 8 GPUs x 2 images.
 # The FGD README gives no number for this teacher.
 #
 # The FGD distiller (losses, recorders, the ground truth FGD's masks need),
