@@ -57,6 +57,6 @@ find_unused_parameters = True
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 
 # SGD lr 0.01, momentum 0.9, weight decay 1e-4: mmdet's RepPoints setting and
-# the release's; 2x schedule (24 epochs, steps 16 and 22) from the base.
+# the release's; the 2x schedule of the base (the student's config).
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001))

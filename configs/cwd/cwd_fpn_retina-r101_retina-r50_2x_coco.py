@@ -4,7 +4,7 @@
 # MMRazor's `cwd_fpn_retina_r101_retina_r50_1x_coco.py` (tau 1, loss weight
 # 10 per level on the whole `neck` output, SGD lr 0.01 for 8x2 images, student
 # from ImageNet weights, no inheritance from the teacher) on the 2x schedule
-# (24 epochs, steps at 16 and 22) that the AKD paper's RetinaNet results use.
+# (below) that the AKD paper's RetinaNet results use.
 _base_ = 'mmrazor::distill/mmdet/cwd/cwd_fpn_retina_r101_retina_r50_1x_coco.py'
 
 custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)
@@ -24,11 +24,14 @@ model = dict(
         pretrained=False),
     teacher_ckpt=teacher_ckpt)
 
-# 2x schedule (mmdet `schedule_2x.py`); the lr stays MMRazor's 0.01.
+# 2x schedule: mmdet's `schedule_2x.py` (epochs and steps; the warm-up is
+# the 1x one of the base), the one copy of it in mmakd's recipes (the others
+# take it from their student's mmdet config): MMRazor's recipe, the base, has
+# mmdet's 1x schedule, and mmengine refuses a second base that sets the same
+# keys. The lr stays MMRazor's 0.01.
 train_cfg = dict(max_epochs=24)
 param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
+    _base_.param_scheduler[0],
     dict(
         type='MultiStepLR',
         begin=0,

@@ -44,15 +44,10 @@ model = dict(
 
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 
+# The student config's 2x schedule (mmdet's FCOS 2x) with the official
+# linear warm-up in place of its constant one.
 param_scheduler = [
     dict(
         type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0,
-        end=500),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=24,
-        by_epoch=True,
-        milestones=[16, 22],
-        gamma=0.1)
+        end=500), _base_.param_scheduler[1]
 ]

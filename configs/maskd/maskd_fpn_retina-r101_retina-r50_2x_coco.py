@@ -11,8 +11,8 @@
 # - student neck and head initialised from the teacher, backbone from
 #   ImageNet;
 # - SGD lr 0.02, momentum 0.9, weight decay 1e-4, gradient clipping at norm
-#   35, 1,000 iterations of linear warm-up, 2x schedule (24 epochs, steps 16
-#   and 22), 8 GPUs x 2 images.
+#   35, 1,000 iterations of linear warm-up, the student config's 2x
+#   schedule, 8 GPUs x 2 images.
 # The distiller is in ../_base_/distillers/maskd_fpn.py.
 _base_ = [
     'mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
@@ -45,15 +45,8 @@ val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
     clip_grad=dict(max_norm=35, norm_type=2))
+# The student config's 2x schedule (mmdet's `schedule_2x`) with the
+# official 1,000 iterations of warm-up.
 param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-        end=1000),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=24,
-        by_epoch=True,
-        milestones=[16, 22],
-        gamma=0.1)
+    dict(_base_.param_scheduler[0], end=1000), _base_.param_scheduler[1]
 ]
