@@ -167,10 +167,14 @@ def relative_base(config: str, out: str) -> str:
     return osp.relpath(osp.abspath(config), osp.dirname(osp.abspath(out)))
 
 
+#: AKD's hooks (``akd_hooks``), added to a generated AKD recipe.
+AKD_HOOKS_BASE = 'mmakd::_base_/akd.py'
+
+
 def render(command: str, teacher: str, student: str, out: str, scope: str,
            algorithm: str, distiller: Dict[str, Any], source: str,
            notes: Sequence[str], teacher_ckpt: Optional[str],
-           akd: bool) -> str:
+           akd: bool, student_hooks: bool = False) -> str:
     """The text of the generated config.
 
     Args:
@@ -185,7 +189,10 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
         source (str): Where the loss values come from.
         notes (Sequence[str]): Levels dropped while pairing.
         teacher_ckpt (str, optional): The teacher's checkpoint.
-        akd (bool): Whether to add the ``AvatarDistiller`` line.
+        akd (bool): Whether to add the ``AvatarDistiller`` line and AKD's
+            hooks (``mmakd::_base_/akd.py``).
+        student_hooks (bool): Whether the student config has
+            ``custom_hooks``, which AKD's hooks then follow.
 
     Returns:
         str: Python source for mmengine's ``Config.fromfile``.
@@ -200,8 +207,9 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
     if teacher_ckpt is None:
         header.append('# teacher_ckpt is None: set it to the trained '
                       "teacher's checkpoint before training.")
+    base = relative_base(student, out)
     lines = header + [
-        f'_base_ = {relative_base(student, out)!r}',
+        f'_base_ = {[base, AKD_HOOKS_BASE] if akd else base!r}',
         "custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)",
         '',
         f'teacher_ckpt = {teacher_ckpt!r}',
@@ -217,8 +225,12 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
         'find_unused_parameters = True',
     ]
     if akd:
-        lines.append("model['distiller']['type'] = 'AvatarDistiller'  "
-                     '# Avatars (AKD)')
+        hooks = '_base_.custom_hooks + _base_.akd_hooks' if student_hooks \
+            else '_base_.akd_hooks'
+        lines += [
+            "model['distiller']['type'] = 'AvatarDistiller'  # Avatars (AKD)",
+            f"custom_hooks = {hooks}  # AKD's checks and statistics",
+        ]
     return '\n'.join(lines) + '\n'
 
 

@@ -84,7 +84,7 @@ def test_digit_scenes_cwd_reproduces_the_hand_written_recipe(
     assert 'AvatarDistiller' not in text
 
 
-def test_akd_adds_the_avatar_distiller_line_and_nothing_else(
+def test_akd_adds_the_avatar_distiller_and_its_hooks_and_nothing_else(
         capsys, tmp_path):
     base = generate(capsys, tmp_path / 'cwd.py', DET_T, DET_S, '--method',
                     'cwd')
@@ -92,10 +92,20 @@ def test_akd_adds_the_avatar_distiller_line_and_nothing_else(
                    'cwd', '--akd')
     lines = [(tmp_path / n).read_text().splitlines()[2:]
              for n in ('cwd.py', 'akd.py')]
-    assert lines[1][:-1] == lines[0]
-    assert "['type'] = 'AvatarDistiller'" in lines[1][-1]
+    at = [i for i, line in enumerate(lines[0]) if line.startswith('_base_')]
+    # The student's config, then AKD's hooks.
+    assert lines[1][at[0]] == \
+        f"_base_ = [{lines[0][at[0]][len('_base_ = '):]}, " \
+        "'mmakd::_base_/akd.py']"
+    del lines[0][at[0]], lines[1][at[0]]
+    assert lines[1][:-2] == lines[0]
+    assert "['type'] = 'AvatarDistiller'" in lines[1][-2]
+    assert lines[1][-1].startswith('custom_hooks = _base_.akd_hooks')
     assert akd.model.distiller.type == 'AvatarDistiller'
     assert base.model.distiller.type == 'ConfigurableDistiller'
+    assert [h['type'] for h in akd.custom_hooks] == [
+        h['type'] for h in base.get('custom_hooks', [])
+    ] + ['mmrazor.DistillLossCheckHook', 'mmrazor.AvatarStatsHook']
 
 
 def test_the_generated_akd_config_trains_one_step(capsys, tmp_path):

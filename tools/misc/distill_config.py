@@ -143,7 +143,7 @@ def generate(args: argparse.Namespace, argv: Sequence[str]) -> str:
         command, args.teacher, args.student, args.out, student.scope,
         algorithm_of(where, student.task), distiller,
         method.source(where, student.two_stage), notes, args.teacher_ckpt,
-        args.akd)
+        args.akd, 'custom_hooks' in configs['--student'])
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
         f.write(text)
