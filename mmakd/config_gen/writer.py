@@ -3,6 +3,7 @@ import os.path as osp
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..utils import load_config
 from .methods import METHODS, Method
 from .pairing import Pair
 from .probe import Output
@@ -167,8 +168,8 @@ def relative_base(config: str, out: str) -> str:
     return osp.relpath(osp.abspath(config), osp.dirname(osp.abspath(out)))
 
 
-#: AKD's hooks (``akd_hooks``), added to a generated AKD recipe.
-AKD_HOOKS_BASE = 'mmakd::_base_/akd.py'
+#: Where AKD's hooks (``akd_hooks``) of a generated AKD recipe come from.
+AKD_HOOKS_CONFIG = 'mmakd::_base_/akd.py'
 
 
 def render(command: str, teacher: str, student: str, out: str, scope: str,
@@ -190,7 +191,7 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
         notes (Sequence[str]): Levels dropped while pairing.
         teacher_ckpt (str, optional): The teacher's checkpoint.
         akd (bool): Whether to add the ``AvatarDistiller`` line and AKD's
-            hooks (``mmakd::_base_/akd.py``).
+            hooks (those of :data:`AKD_HOOKS_CONFIG`).
         student_hooks (bool): Whether the student config has
             ``custom_hooks``, which AKD's hooks then follow.
 
@@ -207,9 +208,8 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
     if teacher_ckpt is None:
         header.append('# teacher_ckpt is None: set it to the trained '
                       "teacher's checkpoint before training.")
-    base = relative_base(student, out)
     lines = header + [
-        f'_base_ = {[base, AKD_HOOKS_BASE] if akd else base!r}',
+        f'_base_ = {relative_base(student, out)!r}',
         "custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)",
         '',
         f'teacher_ckpt = {teacher_ckpt!r}',
@@ -225,11 +225,15 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
         'find_unused_parameters = True',
     ]
     if akd:
-        hooks = '_base_.custom_hooks + _base_.akd_hooks' if student_hooks \
-            else '_base_.akd_hooks'
+        # Written out, not as an `mmakd::` base: any train.py reads them.
+        hooks = '[\n' + ',\n'.join(
+            '    ' + py(hook.to_dict(), 4)
+            for hook in load_config(AKD_HOOKS_CONFIG).akd_hooks) + '\n]'
         lines += [
             "model['distiller']['type'] = 'AvatarDistiller'  # Avatars (AKD)",
-            f"custom_hooks = {hooks}  # AKD's checks and statistics",
+            f"# AKD's checks and statistics, as in {AKD_HOOKS_CONFIG}.",
+            'custom_hooks = ' +
+            ('_base_.custom_hooks + ' if student_hooks else '') + hooks,
         ]
     return '\n'.join(lines) + '\n'
 
