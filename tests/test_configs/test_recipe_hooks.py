@@ -91,6 +91,8 @@ AVATAR_STATS = [
     for i in range(3)
 ]
 STOPPED = 'Distillation has been stopped!'
+#: AKD's hooks, after each recipe's own (configs/_base_/akd.py).
+AKD_HOOKS = ['mmrazor.DistillLossCheckHook', 'mmrazor.AvatarStatsHook']
 
 #: What each recipe's run looks like: 0-based epochs of its switch, of the
 #: stop and of the resumed run's start (``epoch_<resume_epoch>.pth``), the
@@ -109,7 +111,10 @@ RECIPES = {
         checkpoint_interval=1,
         switched=('Switch pipeline now!', ),
         switch_losses=(),
-        hooks=['EMAHook', 'PipelineSwitchHook', 'mmrazor.StopDistillHook'],
+        hooks=[
+            'EMAHook', 'PipelineSwitchHook', 'mmrazor.StopDistillHook',
+            *AKD_HOOKS
+        ],
         pipelines=('train_pipeline', 'train_pipeline_stage2'),
         mixers=('CachedMosaic', 'CachedMixUp'),
         model_changes={'architecture.bbox_head.num_classes': (80, 10)}),
@@ -126,7 +131,7 @@ RECIPES = {
         switch_losses=('student.loss_l1', ),
         hooks=[
             'mmrazor.StudentYOLOXModeSwitchHook', 'SyncNormHook', 'EMAHook',
-            'mmrazor.StopDistillHook'
+            'mmrazor.StopDistillHook', *AKD_HOOKS
         ],
         pipelines=('train_pipeline', ),
         mixers=('Mosaic', 'MixUp'),
@@ -211,14 +216,15 @@ param_scheduler = [
          convert_to_iter_based=True),
 ]
 # The recipe's own hooks; only the epochs and the stage-2 pipeline change.
-ema_hook, switch_hook, stop_hook = _base_.custom_hooks
+ema_hook, switch_hook, stop_hook, *akd_hooks = _base_.custom_hooks
 custom_hooks = [
     ema_hook,
     dict(switch_hook, switch_epoch={switch_epoch},
          switch_pipeline=train_pipeline_stage2),
     dict(stop_hook, stop_epoch={stop_epoch}),
+    *akd_hooks,
 ]
-del ema_hook, switch_hook, stop_hook
+del ema_hook, switch_hook, stop_hook, akd_hooks
 '''
 
 _YOLOX = '''# YOLOX-s's pipelines at {s}x{s}.
@@ -267,14 +273,16 @@ param_scheduler = [
          begin=max_epochs - num_last_epochs, end=max_epochs),
 ]
 # The recipe's own hooks; only the epochs change, as the recipe sets them.
-mode_hook, sync_norm_hook, ema_hook, stop_hook = _base_.custom_hooks
+mode_hook, sync_norm_hook, ema_hook, stop_hook, *akd_hooks = \
+    _base_.custom_hooks
 custom_hooks = [
     dict(mode_hook, num_last_epochs=num_last_epochs),
     sync_norm_hook,
     ema_hook,
     dict(stop_hook, stop_epoch=max_epochs - num_last_epochs - 1),
+    *akd_hooks,
 ]
-del mode_hook, sync_norm_hook, ema_hook, stop_hook
+del mode_hook, sync_norm_hook, ema_hook, stop_hook, akd_hooks
 '''
 
 _COMMON = '''

@@ -14,10 +14,11 @@ from helpers import (build_model, det_batch, free_port, grad_report,
 from mmengine.config import Config
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmakd.demo import create_digit_scenes
 from mmakd.models import MasKDLoss, ReceptiveTokenLearner
+from projects.digit_scenes.digit_scenes import create_digit_scenes
 
-CONFIGS = Path(__file__).resolve().parents[3] / 'configs' / 'digit_scenes'
+CONFIGS = Path(__file__).resolve().parents[3] / 'projects' / 'digit_scenes' \
+    / 'configs'
 STAGE1 = CONFIGS / 'maskd-tokens_fpn_retina-r18w32_300i_digit-scenes.py'
 MASKD = CONFIGS / 'maskd_fpn_retina-r18w32_retina-r18w8_1500i_digit-scenes.py'
 AKD_MASKD = CONFIGS / \
