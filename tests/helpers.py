@@ -23,6 +23,7 @@ import os.path as osp
 import socket
 import subprocess
 import sys
+import uuid
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -80,6 +81,24 @@ def toy_config(**overrides: Any) -> Config:
     cfg = Config.fromfile(TOY_KD_CONFIG)
     if overrides:
         cfg.merge_from_dict(overrides)
+    return cfg
+
+
+def toy_akd_train_config(work_dir: str, hooks: Sequence[Dict] = (),
+                         **overrides: Any) -> Config:
+    """:func:`toy_config` with ``AvatarDistiller``, ``hooks`` as its
+    ``custom_hooks`` and no validation or test, for a Runner in this
+    process (``Runner.from_cfg(cfg).train()``)."""
+    cfg = toy_config(**overrides)
+    cfg.model.distiller.update(type='AvatarDistiller')
+    cfg.work_dir = work_dir
+    cfg.experiment_name = uuid.uuid4().hex
+    cfg.log_level = 'WARNING'
+    for part in ('val', 'test'):
+        cfg[f'{part}_dataloader'] = cfg[f'{part}_cfg'] = None
+        cfg[f'{part}_evaluator'] = None
+    cfg.train_cfg.pop('val_interval')
+    cfg.custom_hooks = list(hooks)
     return cfg
 
 

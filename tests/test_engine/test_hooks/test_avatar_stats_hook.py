@@ -1,9 +1,8 @@
 """AvatarStatsHook: the Avatar statistics only on the logged iterations."""
-import uuid
 from types import SimpleNamespace
 
 import pytest
-from helpers import toy_config
+from helpers import toy_akd_train_config
 from mmengine.hooks import LoggerHook
 from mmengine.runner import Runner
 
@@ -11,21 +10,12 @@ from mmakd.engine.hooks.avatar_stats_hook import logs_train_iter
 
 
 def train(work_dir: str, interval: int, with_hook: bool) -> Runner:
-    cfg = toy_config(**{
-        'train_cfg.max_iters': 7,
-        'default_hooks.logger.interval': interval,
-    })
-    cfg.model.distiller.update(type='AvatarDistiller')
-    cfg.work_dir = work_dir
-    cfg.experiment_name = uuid.uuid4().hex
-    cfg.log_level = 'WARNING'
-    for part in ('val', 'test'):
-        cfg[f'{part}_dataloader'] = cfg[f'{part}_cfg'] = None
-        cfg[f'{part}_evaluator'] = None
-    cfg.train_cfg.pop('val_interval')
+    cfg = toy_akd_train_config(
+        work_dir, [dict(type='AvatarStatsHook')] if with_hook else [], **{
+            'train_cfg.max_iters': 7,
+            'default_hooks.logger.interval': interval,
+        })
     cfg.default_hooks.pop('checkpoint', None)
-    if with_hook:
-        cfg.custom_hooks = [dict(type='AvatarStatsHook')]
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner

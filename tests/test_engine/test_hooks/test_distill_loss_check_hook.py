@@ -1,11 +1,10 @@
 """DistillLossCheckHook: NaN/inf in the Avatar losses and their inputs
 stops training with a named error; a loss that grows is logged once."""
 import copy
-import uuid
 
 import pytest
 import torch
-from helpers import toy_config
+from helpers import toy_akd_train_config
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from test_models.test_distillers.test_avatar_distiller import (Setup,
@@ -116,17 +115,12 @@ def test_interval_must_be_an_int(interval):
 
 def train(tmp_path, *hooks, **overrides) -> Runner:
     """The toy AKD recipe through mmengine's Runner with ``hooks``."""
-    cfg = toy_config(**{'train_cfg.max_iters': 3, **overrides})
-    cfg.model.distiller.update(type='AvatarDistiller')
-    cfg.work_dir = str(tmp_path)
-    cfg.experiment_name = uuid.uuid4().hex
-    cfg.log_level = 'WARNING'
-    for part in ('val', 'test'):
-        cfg[f'{part}_dataloader'] = cfg[f'{part}_cfg'] = None
-        cfg[f'{part}_evaluator'] = None
-    cfg.train_cfg.pop('val_interval')
-    cfg.custom_hooks = list(hooks)
-    runner = Runner.from_cfg(cfg)
+    runner = Runner.from_cfg(
+        toy_akd_train_config(
+            str(tmp_path), hooks, **{
+                'train_cfg.max_iters': 3,
+                **overrides
+            }))
     runner.train()
     return runner
 
