@@ -5,10 +5,10 @@ the student alone, the recipe's base KD and the same recipe with
 ``AvatarDistiller`` in each uncertainty mode, each a model of its own; times
 full training steps (forward, backward, SGD update; for AKD also the check
 of ``DistillLossCheckHook`` that the AKD configs run after each step)
-interleaved over the variants, plus the distill-loss forward on its own (on CUDA with events,
-read after the one sync at the end of each step, so that timing adds no
-sync inside a step). This is repeated for
-``--rounds`` rounds; each ratio to base KD is reported as the median over
+interleaved over the variants, plus the distill-loss forward on its own
+(on CUDA with events, read after the one sync at the end of each step, so
+that timing adds no sync inside a step). This is repeated for ``--rounds``
+rounds; each ratio to base KD is reported as the median over
 rounds with its range, so run-to-run noise is visible.
 
 On CPU, subnormal floats are flushed to zero unless ``--keep-denormals``:
