@@ -171,3 +171,24 @@ def test_spatial_mask_needs_spatial_dims():
         gen(torch.randn(2, 10))
     with pytest.raises(TypeError, match='expects a tensor'):
         gen('feature')
+
+
+def test_building_a_perturbation_finds_mmakds_registry(caplog):
+    """mmengine imports ``mmakd.registry`` for the 'mmakd' scope: no
+    'Failed to import' warning when a generator is built."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    import mmakd.registry
+    assert mmakd.registry.PERTURBATIONS.scope == 'mmakd'
+    logger = MMLogger.get_current_instance()
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        AvatarGenerator(perturbation=dict(type='SpatialMask', p=0.2))
+    finally:
+        logger.removeHandler(handler)
+    assert not [m for m in messages if 'Failed to import' in m], messages
