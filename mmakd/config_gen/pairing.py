@@ -8,11 +8,32 @@ from .probe import ConfigError, ModelProbe, Output
 WHERE_KINDS = {'neck': 'neck level', 'logits': 'logits'}
 
 
+#: How the coarser of two outputs of different strides is resized to the
+#: finer one's size (:class:`~mmakd.models.connectors.ResizeConnector`).
+RESIZE_MODE = 'bilinear'
+
+
 @dataclass(frozen=True)
 class Pair:
-    """A teacher output and the student output distilled towards it."""
+    """A teacher output and the student output distilled towards it.
+
+    Args:
+        teacher (Output): The teacher's output.
+        student (Output): The student's.
+        resize (tuple[str, int], optional): ``(side, factor)``: the side
+            (``'teacher'`` or ``'student'``) whose output is upsampled by
+            ``factor`` to the other's size; None where both have one size.
+    """
     teacher: Output
     student: Output
+    resize: Optional[Tuple[str, int]] = None
+
+    def resize_note(self) -> str:
+        """`` (student x2 bilinear)``, or '' without a resize."""
+        if self.resize is None:
+            return ''
+        side, factor = self.resize
+        return f' ({side} x{factor} {RESIZE_MODE})'
 
 
 def default_where(probe: ModelProbe) -> str:
@@ -76,6 +97,9 @@ def pair_outputs(teacher: ModelProbe, student: ModelProbe,
                     f'--where {label}: the {side} has no such output'
                     f'{_tables(teacher, student)}')
         found, dropped = _by_stride(t_outs, s_outs)
+        if not found and (module is not None or where == 'logits'):
+            found, dropped = _across_strides(t_outs, s_outs) or (found,
+                                                                 dropped)
         notes += [f'{label}: {note}' for note in dropped]
         pairs += found
     if not pairs:
@@ -84,7 +108,17 @@ def pair_outputs(teacher: ModelProbe, student: ModelProbe,
             f'stride to pair{_tables(teacher, student)}')
     for pair in pairs:
         t, s = pair.teacher, pair.student
-        if t.shape[2:] != s.shape[2:]:
+        if pair.resize is not None:
+            side, factor = pair.resize
+            small, large = (t, s) if side == 'teacher' else (s, t)
+            if tuple(x * factor for x in small.shape[2:]) != large.shape[2:]:
+                raise ConfigError(
+                    f'--where {where}: {small.name} of the {side} has '
+                    f'spatial size {small.shape[2:]}, which x{factor} is '
+                    f'not the {large.shape[2:]} of the other side at this '
+                    'input size; give --input-size a multiple of '
+                    f'{max(t.stride, s.stride)}{_tables(teacher, student)}')
+        elif t.shape[2:] != s.shape[2:]:
             raise ConfigError(
                 f'--where {where}: {t.name} of the teacher has spatial size '
                 f'{t.shape[2:]} and {s.name} of the student {s.shape[2:]} '
@@ -97,6 +131,23 @@ def pair_outputs(teacher: ModelProbe, student: ModelProbe,
                 'logits of different heads cannot be compared: use --where '
                 f'neck or a module{_tables(teacher, student)}')
     return pairs, notes
+
+
+def _across_strides(t_outs: Sequence[Output], s_outs: Sequence[Output]
+                    ) -> Optional[Tuple[List[Pair], List[str]]]:
+    """One output a side at strides that differ by an integer factor: the
+    coarser upsampled to the finer (segmentation KD pairs logits so);
+    None otherwise."""
+    if len(t_outs) != 1 or len(s_outs) != 1:
+        return None
+    t, s = t_outs[0], s_outs[0]
+    if t.stride is None or s.stride is None or t.stride == s.stride:
+        return None
+    coarse, fine = max(t.stride, s.stride), min(t.stride, s.stride)
+    if coarse % fine:
+        return None
+    side = 'teacher' if t.stride > s.stride else 'student'
+    return [Pair(t, s, (side, coarse // fine))], []
 
 
 def _by_stride(t_outs: Sequence[Output],

@@ -38,6 +38,8 @@ class Output:
         shape (tuple[int]): The output's shape on the dummy batch.
         stride (int, optional): Input height over output height, for
             outputs with spatial dimensions.
+        contiguous (bool): Whether the output was in contiguous memory
+            (SegFormer's logits on the CPU are not).
     """
     source: str
     kind: str
@@ -45,6 +47,7 @@ class Output:
     data_idx: Optional[int]
     shape: Tuple[int, ...]
     stride: Optional[int]
+    contiguous: bool = True
 
     @property
     def channels(self) -> Optional[int]:
@@ -263,7 +266,7 @@ def probe_model(cfg: Config,
     height = batch['inputs'].shape[-2]
     outputs = [
         Output(name, kinds[name], call, index, tuple(t.shape),
-               _stride(height, t))
+               _stride(height, t), t.is_contiguous())
         for name, records in calls.items()
         for call, record in enumerate(records)
         for index, t in _elements(record)

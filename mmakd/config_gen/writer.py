@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ..utils import load_config
 from .methods import METHODS, Method
-from .pairing import Pair
+from .pairing import RESIZE_MODE, Pair
 from .probe import Output
 
 
@@ -42,6 +42,27 @@ def _connector(method: Method, pair: Pair, where: str,
                 kernel_size=1, act_cfg=None)
 
 
+def fitted(pair: Pair, side: str,
+           connector: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The connector of one side of ``pair``, made to fit the loss.
+
+    Where the pair has that side resized (outputs of different strides) or
+    its output is not contiguous (SegFormer's logits), ``connector`` (if
+    any) and the resize run inside a ``ContiguousConnector``, so the loss
+    gets a contiguous tensor of the other side's size; otherwise
+    ``connector`` as it is.
+    """
+    steps = [connector] if connector is not None else []
+    if pair.resize is not None and pair.resize[0] == side:
+        steps.append(
+            dict(type='TorchFunctionalConnector', function_name='interpolate',
+                 func_args=dict(scale_factor=pair.resize[1],
+                                mode=RESIZE_MODE, align_corners=False)))
+    elif getattr(pair, side).contiguous:
+        return connector
+    return dict(type='ContiguousConnector', connectors=steps)
+
+
 def distiller_cfg(pairs: Sequence[Pair], method_name: str, where: str,
                   two_stage: bool,
                   loss_weight: Optional[float] = None) -> Dict[str, Any]:
@@ -75,11 +96,14 @@ def distiller_cfg(pairs: Sequence[Pair], method_name: str, where: str,
         suffix = f'_{tag}{index}' if (index != '' or tag != 'logits' or
                                       tags.count(tag) > 1) else ''
         name = f'loss_{method_name}{suffix}'
-        connector = _connector(method, pair, where, two_stage)
-        connector_name = None
-        if connector is not None:
-            connector_name = f's_{tag}{index}'
-            connectors[connector_name] = connector
+        names = {}
+        for side, first in (('student', _connector(method, pair, where,
+                                                   two_stage)),
+                            ('teacher', None)):
+            connector = fitted(pair, side, first)
+            if connector is not None:
+                names[side] = f'{side[0]}_{tag}{index}'
+                connectors[names[side]] = connector
         loss = method.loss(where, two_stage)
         if loss_weight is not None:
             loss[method.weight_key] = loss_weight
@@ -92,8 +116,9 @@ def distiller_cfg(pairs: Sequence[Pair], method_name: str, where: str,
         losses[name] = loss
         mappings[name] = {
             method.student_key:
-            _record(pair.student, s_name, True, connector_name),
-            method.teacher_key: _record(pair.teacher, t_name, False),
+            _record(pair.student, s_name, True, names.get('student')),
+            method.teacher_key:
+            _record(pair.teacher, t_name, False, names.get('teacher')),
         }
         if method.needs_boxes:
             # The student's ground truth, as the published distiller
@@ -156,6 +181,12 @@ def py(value: Any, indent: int = 0) -> str:
             return 'dict(\n' + ',\n'.join(pad + i for i in items) + ')'
         items = [f'{k!r}: {py(v, indent + 4)}' for k, v in value.items()]
         return '{\n' + ',\n'.join(pad + i for i in items) + '}'
+    if isinstance(value, list):
+        items = [py(v, indent + 4) for v in value]
+        flat = f'[{", ".join(items)}]'
+        if len(flat) + indent <= 72 and '\n' not in flat:
+            return flat
+        return '[\n' + ',\n'.join(pad + i for i in items) + ']'
     return repr(value)
 
 
@@ -175,7 +206,8 @@ AKD_HOOKS_CONFIG = 'mmakd::_base_/akd.py'
 def render(command: str, teacher: str, student: str, out: str, scope: str,
            algorithm: str, distiller: Dict[str, Any], source: str,
            notes: Sequence[str], teacher_ckpt: Optional[str],
-           akd: bool, student_hooks: bool = False) -> str:
+           akd: bool, student_hooks: bool = False,
+           resized: Sequence[str] = ()) -> str:
     """The text of the generated config.
 
     Args:
@@ -194,6 +226,7 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
             hooks (those of :data:`AKD_HOOKS_CONFIG`).
         student_hooks (bool): Whether the student config has
             ``custom_hooks``, which AKD's hooks then follow.
+        resized (Sequence[str]): Outputs resized to pair across strides.
 
     Returns:
         str: Python source for mmengine's ``Config.fromfile``.
@@ -205,6 +238,7 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
         '# Data, schedule and hooks: the student config (`_base_`).',
     ]
     header += [f'# Not distilled: {note}.' for note in notes]
+    header += [f'# Resized: {note}.' for note in resized]
     if teacher_ckpt is None:
         header.append('# teacher_ckpt is None: set it to the trained '
                       "teacher's checkpoint before training.")
@@ -226,9 +260,8 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
     ]
     if akd:
         # Written out, not as an `mmakd::` base: any train.py reads them.
-        hooks = '[\n' + ',\n'.join(
-            '    ' + py(hook.to_dict(), 4)
-            for hook in load_config(AKD_HOOKS_CONFIG).akd_hooks) + '\n]'
+        hooks = py([h.to_dict()
+                    for h in load_config(AKD_HOOKS_CONFIG).akd_hooks])
         lines += [
             "model['distiller']['type'] = 'AvatarDistiller'  # Avatars (AKD)",
             f"# AKD's checks and statistics, as in {AKD_HOOKS_CONFIG}.",
