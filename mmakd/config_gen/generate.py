@@ -12,10 +12,10 @@ from typing import List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from ..models.checks import check_range
 from ..utils import load_config
 from .methods import METHODS
-from .pairing import (RESIZE_MODE, Pair, default_where, modules_of,
-                      pair_outputs)
+from .pairing import RESIZE_MODE, Pair, default_where, modules_of, pair_outputs
 from .probe import ConfigError, input_size_of, probe_model
 from .verify import check_device, verify_config
 from .writer import algorithm_of, distiller_cfg, render
@@ -98,6 +98,12 @@ def generate_config(teacher: str,
     if osp.exists(out) and not force:
         raise ConfigError(f'--out: {out} exists; pass --force to overwrite '
                           'it')
+    if loss_weight is not None:
+        try:
+            check_range('distill_config.py', '--loss-weight', loss_weight, 0,
+                        low_open=True)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(str(err)) from None
     if verify:
         check_device(device)
     configs = {'--teacher': load(teacher, '--teacher'),

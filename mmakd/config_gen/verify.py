@@ -110,8 +110,10 @@ def _train_step(path: str, task: str, size: Tuple[int, int],
     bad = [k for k, v in log_vars.items() if not torch.isfinite(v).all()]
     if bad:
         raise VerificationError(
-            f'verification: the {", ".join(bad)} of the first training step '
-            'is not finite; check the loss weights of the written config')
+            'verification: the first training step failed at the forward '
+            f'stage: {", ".join(bad)} not finite. Check the loss weight '
+            '(--loss-weight). Nothing was written (--no-verify writes the '
+            'config without this step)')
     state['stage'] = 'backward'
     loss.backward()
     state['stage'] = 'optimizer step'

@@ -130,3 +130,69 @@ def test_logits_of_one_conv_a_level_get_a_recorder_each():
     }
     assert cfg['loss_forward_mappings']['loss_cwd_logits2']['preds_S'][
         'recorder'] == 'logits2'
+
+
+def logits(stride: int, size: int = 64, contiguous: bool = True) -> Output:
+    side = size // stride
+    return Output('decode_head.conv_seg', 'logits', 0, None,
+                  (2, 19, side, side), stride, contiguous)
+
+
+@pytest.mark.parametrize('t_stride, s_stride, side', [(4, 8, 'student'),
+                                                      (8, 4, 'teacher')])
+def test_logits_across_strides_upsample_the_coarser(
+        t_stride, s_stride, side):
+    """UperNet (stride 4) and PSPNet (stride 8): resized, not refused."""
+    pairs, notes = pair_outputs(
+        probe(logits(t_stride), task='seg'),
+        probe(logits(s_stride), task='seg'), 'logits')
+    assert notes == [] and [p.resize for p in pairs] == [(side, 2)]
+    cfg = distiller_cfg(pairs, 'cwd', 'logits', False)
+    name = f'{side[0]}_logits'
+    assert cfg['connectors'] == {
+        name: dict(
+            type='ContiguousConnector',
+            connectors=[
+                dict(type='TorchFunctionalConnector',
+                     function_name='interpolate',
+                     func_args=dict(scale_factor=2, mode='bilinear',
+                                    align_corners=False))
+            ])
+    }
+    mapping = cfg['loss_forward_mappings']['loss_cwd']
+    key = 'preds_S' if side == 'student' else 'preds_T'
+    assert mapping[key]['connector'] == name
+    assert 'connector' not in mapping['preds_T' if key == 'preds_S' else
+                                      'preds_S']
+
+
+def test_strides_of_no_integer_ratio_or_sizes_off_the_ratio_are_refused():
+    with pytest.raises(ConfigError, match='no teacher and student outputs '
+                       'of the same stride'):
+        pair_outputs(probe(logits(8, 96)), probe(logits(12, 96)), 'logits')
+    odd = Output('decode_head.conv_seg', 'logits', 0, None, (2, 19, 9, 9), 8)
+    with pytest.raises(ConfigError, match=r'which x2 is not the \(16, 16\)'):
+        pair_outputs(probe(logits(4)), probe(odd), 'logits')
+
+
+def test_non_contiguous_outputs_get_a_contiguous_connector():
+    """SegFormer's logits on the CPU: the loss gets them contiguous, after
+    the student's channel connector where there is one."""
+    teacher = probe(level(0, 256, 8))
+    student = Output('neck', 'neck level', 0, 0, (2, 96, 8, 8), 8, False)
+    pairs, _ = pair_outputs(teacher, probe(student), 'neck')
+    cfg = distiller_cfg(pairs, 'cwd', 'neck', False)
+    assert cfg['connectors'] == {
+        's_fpn0': dict(
+            type='ContiguousConnector',
+            connectors=[
+                dict(type='ConvModuleConnector', in_channel=96,
+                     out_channel=256, kernel_size=1, act_cfg=None)
+            ])
+    }
+    pairs, _ = pair_outputs(probe(logits(4, contiguous=False)),
+                            probe(logits(4)), 'logits')
+    cfg = distiller_cfg(pairs, 'cwd', 'logits', False)
+    assert cfg['connectors'] == {
+        't_logits': dict(type='ContiguousConnector', connectors=[])
+    }

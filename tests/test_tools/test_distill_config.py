@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+import torch
 from helpers import (REPO_ROOT, TESTS_DATA, TOY_KD_CONFIG, build_model,
                      det_batch, load_recipe, load_tool, run_tool, seg_batch,
                      train_step)
@@ -123,6 +124,9 @@ def test_the_generated_akd_config_trains_one_step(capsys, tmp_path):
      '--teacher is a det model and --student a seg model'),
     (['--teacher', SEG_T, '--student', SEG_S, '--method', 'fgd'],
      '--method fgd reads the ground-truth boxes: detectors only'),
+    (['--teacher', SEG_T, '--student', SEG_S, '--method', 'cwd',
+      '--loss-weight', 'nan'],
+     '`--loss-weight` must be a finite number > 0, but got nan'),
 ])
 def test_bad_input_names_the_argument_and_writes_nothing(
         capsys, tmp_path, args, message):
@@ -132,6 +136,70 @@ def test_bad_input_names_the_argument_and_writes_nothing(
     code, _, err = run(capsys, *argv)
     assert code == 2 and message in err, err
     assert not out.exists()
+
+
+def test_a_module_on_one_side_only_lists_both_sides(capsys, tmp_path):
+    out = tmp_path / 'x.py'
+    code, _, err = run(capsys, '--teacher', DET_T, '--student',
+                       'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
+                       '--method', 'cwd', '--where', 'bbox_head.retina_cls',
+                       '--input-size', '64', '64', '--out', str(out))
+    assert code == 2, err
+    assert "the student has no module ['bbox_head.retina_cls']" in err
+    assert 'the teacher has no module' not in err
+    assert '\nteacher:\n| output |' in err and '\nstudent:\n| output |' in err
+    assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CUDA is here')
+def test_device_cuda_without_cuda_is_refused(capsys, tmp_path):
+    out = tmp_path / 'x.py'
+    code, _, err = run(capsys, '--teacher', SEG_T, '--student', SEG_S,
+                       '--method', 'cwd', '--device', 'cuda', '--out',
+                       str(out))
+    assert code == 2 and '--device cuda: torch' in err and \
+        'sees no CUDA device' in err, err
+    assert not out.exists()
+
+
+def test_a_failing_verification_writes_nothing(capsys, tmp_path):
+    out = tmp_path / 'x.py'
+    # A weight that overflows float32: the loss is inf.
+    code, _, err = run(capsys, '--teacher', SEG_T, '--student', SEG_S,
+                       '--method', 'cwd', '--loss-weight', '1e39', '--out',
+                       str(out))
+    assert code == 2, err
+    assert 'failed at the forward stage' in err and 'not finite' in err
+    assert 'Nothing was written (--no-verify' in err
+    assert not out.exists()
+    # --no-verify writes it.
+    code, stdout, _ = run(capsys, '--teacher', SEG_T, '--student', SEG_S,
+                          '--method', 'cwd', '--loss-weight', '1e39',
+                          '--no-verify', '--out', str(out))
+    assert code == 0 and 'not verified (--no-verify)' in stdout
+    assert out.exists()
+
+
+def test_both_models_are_probed_at_the_students_input_size(
+        capsys, tmp_path, monkeypatch):
+    """A Cityscapes teacher (512x1024 crops) and a Digit Scenes student
+    (64x64): both probed at 64x64; --input-size overrides."""
+    from mmakd.config_gen import generate as module
+    from mmakd.config_gen.probe import input_size_of
+    sizes = []
+    probe = module.probe_model
+    monkeypatch.setattr(
+        module, 'probe_model',
+        lambda cfg, size=None, *a, **k: sizes.append(size) or probe(
+            cfg, size, *a, **k))
+    teacher = 'mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py'
+    for extra, expected in (([], input_size_of(Config.fromfile(SEG_S))),
+                            (['--input-size', '32', '48'], (32, 48))):
+        sizes.clear()
+        run(capsys, '--teacher', teacher, '--student', SEG_S, '--method',
+            'cwd', '--where', 'backbone.layer4', '--no-verify', '--out',
+            str(tmp_path / 'x.py'), '--force', *extra)
+        assert sizes and set(sizes) == {expected}, sizes
 
 
 def test_an_unknown_module_lists_the_available_ones(capsys, tmp_path):
@@ -194,19 +262,28 @@ def test_generated_configs_of_real_pairs_build_and_step(
 
 
 @pytest.mark.slow
-def test_logits_of_different_strides_are_a_named_error(capsys, tmp_path):
-    """PSPNet's logits are at stride 8, SegFormer's at 4."""
+def test_logits_of_different_strides_pair_with_the_coarser_upsampled(
+        capsys, tmp_path):
+    """PSPNet's logits are at stride 8, SegFormer's at 4 (and not
+    contiguous on the CPU): the teacher's are upsampled x2 and both made
+    contiguous; the written config trains."""
     out = tmp_path / 'x.py'
-    code, _, err = run(
+    code, stdout, err = run(
         capsys, '--teacher',
         'mmseg::pspnet/pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py',
         '--student',
         'mmseg::segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py',
         '--method', 'cwd', '--input-size', '64', '64', '--out', str(out))
-    assert code == 2, err
-    assert 'no teacher and student outputs of the same stride' in err
-    assert err.count('| decode_head.conv_seg | logits |') == 2
-    assert not out.exists()
+    assert code == 0, err
+    assert '(teacher x2 bilinear)' in stdout
+    assert 'verified: one training step at 64x64 on cpu' in stdout
+    text = out.read_text()
+    assert "# Resized: the teacher's decode_head.conv_seg (stride 8) is " \
+        'upsampled x2 (bilinear)' in text
+    connectors = Config.fromfile(str(out)).model.distiller.connectors
+    assert connectors.t_logits.connectors[0].func_args.scale_factor == 2
+    assert connectors.s_logits == dict(type='ContiguousConnector',
+                                       connectors=[])
 
 
 def test_tools_train_py_trains_the_generated_config_as_it_is(

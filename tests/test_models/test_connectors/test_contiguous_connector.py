@@ -46,3 +46,35 @@ def test_channel_wise_divergence_needs_it_on_non_contiguous_logits():
     loss = cwd(connector(student), connector(teacher))
     expected = cwd(student.contiguous(), teacher.contiguous())
     assert torch.isfinite(loss) and torch.equal(loss, expected)
+
+
+def test_inner_connectors_run_first_and_the_result_is_contiguous():
+    """A channel conv and an interpolation of channels-last logits, as the
+    recipe generator writes them for logits of different strides."""
+    connector = MODELS.build(
+        dict(
+            type='ContiguousConnector',
+            connectors=[
+                dict(type='ConvModuleConnector', in_channel=19,
+                     out_channel=21, kernel_size=1, act_cfg=None),
+                dict(type='TorchFunctionalConnector',
+                     function_name='interpolate',
+                     func_args=dict(scale_factor=2, mode='bilinear',
+                                    align_corners=False))
+            ]))
+    feature = channels_last(2, 19, 8, 16).requires_grad_()
+    out = connector(feature)
+    assert out.shape == (2, 21, 16, 32) and out.is_contiguous()
+    conv, resize = connector.connectors
+    expected = torch.nn.functional.interpolate(
+        conv(feature), scale_factor=2, mode='bilinear', align_corners=False)
+    assert torch.allclose(out, expected)
+    out.sum().backward()
+    assert feature.grad is not None
+    assert len(list(connector.parameters())) == len(list(conv.parameters()))
+
+
+def test_connectors_must_be_a_list_of_configs():
+    with pytest.raises(TypeError, match='`connectors` must be a list of '
+                       'connector configs'):
+        ContiguousConnector(connectors=dict(type='ConvModuleConnector'))
