@@ -10,9 +10,11 @@ import os.path as osp
 import tempfile
 import time
 import traceback
-from typing import Any, Callable, Dict, Optional, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import torch
+from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
 from torch import nn
 
@@ -81,13 +83,31 @@ def verify_config(render: Callable[[str], str], task: str,
             f.write(render(path))
         state: Dict[str, Any] = dict(stage='load', model=None)
         try:
-            _train_step(path, task, size, check_device(device), state)
+            with first_iteration():
+                _train_step(path, task, size, check_device(device), state)
         except VerificationError:
             raise
         except Exception as err:  # noqa: BLE001 (reported, not hidden)
             raise VerificationError(
                 _failure(state['stage'], state['model'], err)) from err
     return time.perf_counter() - start
+
+
+@contextmanager
+def first_iteration() -> Iterator[None]:
+    """The MessageHub says iteration 0, as in a Runner's first step
+    (YOLOX's ``BatchSyncRandomResize`` reads it); restored after."""
+    hub = MessageHub.get_current_instance()
+    missing = object()
+    before = hub.runtime_info.get('iter', missing)
+    hub.update_info('iter', 0)
+    try:
+        yield
+    finally:
+        if before is missing:
+            hub.pop_info('iter')
+        else:
+            hub.update_info('iter', before)
 
 
 def _train_step(path: str, task: str, size: Tuple[int, int],
