@@ -277,9 +277,12 @@ def main() -> None:
     init_default_scope('mmrazor')
     variants = build_variants(cfg, args)
     packed = make_batch(variants, args)
+    # lr 0: the SGD step does all its arithmetic, but the weights, and with
+    # them each step's work, stay as built; random weights trained on one
+    # random batch reached NaN in the student by step 14 (2026-12-07).
     optim = dict(
         type='AmpOptimWrapper' if args.amp else 'OptimWrapper',
-        optimizer=dict(type='SGD', lr=1e-4, momentum=0.9))
+        optimizer=dict(type='SGD', lr=0.0, momentum=0.9))
     steps, step_times, loss_times = {}, {}, {}
     for name, model in variants.items():
         wrapper = build_optim_wrapper(model, copy.deepcopy(optim))
