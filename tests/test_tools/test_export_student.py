@@ -327,6 +327,17 @@ def test_export_writes_a_plain_student(seg_model, seg_kd_file, tmp_path):
     assert exported.default_scope == 'mmseg'
     assert exported.model.type == 'EncoderDecoder'
     assert 'teacher_ckpt' not in exported and 'custom_imports' not in exported
+    # AKD's hooks act on the distiller: not the student's.
+    assert 'custom_hooks' not in exported and 'akd_hooks' not in exported
+
+
+def test_export_keeps_the_students_own_hooks():
+    cfg = _distill_cfg(SEG_AKD)
+    ema = dict(type='EMAHook', momentum=0.0002)
+    cfg.custom_hooks = [ema, *cfg.custom_hooks,
+                        dict(type='mmrazor.StopDistillHook', stop_epoch=2)]
+    exported = export_tool.student_config(cfg)
+    assert exported.custom_hooks == [ema]
 
 
 def _cli(*argv: str, capsys) -> str:

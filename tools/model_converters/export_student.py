@@ -35,7 +35,10 @@ import mmakd  # noqa: F401  (compat fixes, registries)
 from mmakd.utils import resolve_cfg_paths
 
 #: Top-level keys of a distillation config that only the distillation uses.
-DISTILL_ONLY_KEYS = ('teacher_ckpt', )
+DISTILL_ONLY_KEYS = ('teacher_ckpt', 'akd_hooks')
+#: Hooks that act on a distiller: not in the student's own config.
+DISTILL_ONLY_HOOKS = ('DistillLossCheckHook', 'AvatarStatsHook',
+                      'StopDistillHook')
 STUDENT_PREFIX = 'architecture.'
 
 
@@ -109,6 +112,12 @@ def student_config(cfg: Config) -> Config:
         exported.pop(key, None)
     exported['model'] = student
     exported['default_scope'] = scope
+    hooks = [
+        hook for hook in exported.pop('custom_hooks', None) or []
+        if str(hook.get('type')).split('.')[-1] not in DISTILL_ONLY_HOOKS
+    ]
+    if hooks:
+        exported['custom_hooks'] = hooks
     imports = (exported.pop('custom_imports', None) or {}).get('imports', [])
     imports = [
         m for m in ([imports] if isinstance(imports, str) else imports)
