@@ -160,35 +160,49 @@ def _import_scope(scope: str) -> None:
     register_all_modules(init_default_scope=False)
 
 
-def dummy_batch(model: nn.Module, task: str,
-                size: Tuple[int, int]) -> Dict[str, Any]:
-    """A batch of 2 generated images of ``size``, packed as a loader does,
-    passed through the model's data preprocessor."""
+def training_batch(model: nn.Module, task: str,
+                   size: Tuple[int, int]) -> Dict[str, Any]:
+    """A batch of 2 generated images of ``size`` with ground truth, as a
+    loader packs it (boxes, and masks for a mask head; label maps)."""
     height, width = size
+    student = getattr(model, 'student', model)
     if task == 'det':
         from mmdet.testing import demo_mm_inputs
-        batch = demo_mm_inputs(2, [[3, height, width]] * 2, num_items=[2, 2])
-    else:
-        from mmengine.structures import PixelData
-        from mmseg.structures import SegDataSample
-        gen = torch.Generator().manual_seed(0)
-        samples = []
-        for _ in range(2):
-            sample = SegDataSample(metainfo=dict(
-                img_shape=size, ori_shape=size, pad_shape=size))
-            sample.gt_sem_seg = PixelData(
-                data=torch.zeros(1, height, width, dtype=torch.long))
-            samples.append(sample)
-        batch = dict(
-            inputs=[
-                torch.randint(0, 256, (3, height, width), generator=gen,
-                              dtype=torch.uint8) for _ in range(2)
-            ],
-            data_samples=samples)
+        head = getattr(student, 'bbox_head', None) or getattr(
+            getattr(student, 'roi_head', None), 'bbox_head', None)
+        if isinstance(head, nn.ModuleList):
+            head = head[-1]
+        return demo_mm_inputs(
+            2, [[3, height, width]] * 2, num_items=[2, 2],
+            num_classes=getattr(head, 'num_classes', 80),
+            with_mask=bool(getattr(student, 'with_mask', False)))
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
     preprocessor = model.data_preprocessor
-    if task == 'seg' and getattr(preprocessor, 'size', None) is not None:
-        preprocessor.size = tuple(size)  # pad to the probe, not 512x1024
-    return preprocessor(batch, False)
+    if getattr(preprocessor, 'size', None) is not None:
+        preprocessor.size = tuple(size)  # pad to this size, not the crop
+    classes = student.decode_head.num_classes
+    gen = torch.Generator().manual_seed(0)
+    samples = []
+    for _ in range(2):
+        sample = SegDataSample(metainfo=dict(
+            img_shape=size, ori_shape=size, pad_shape=size))
+        sample.gt_sem_seg = PixelData(data=torch.randint(
+            0, classes, (1, height, width), generator=gen))
+        samples.append(sample)
+    return dict(
+        inputs=[
+            torch.randint(0, 256, (3, height, width), generator=gen,
+                          dtype=torch.uint8) for _ in range(2)
+        ],
+        data_samples=samples)
+
+
+def dummy_batch(model: nn.Module, task: str,
+                size: Tuple[int, int]) -> Dict[str, Any]:
+    """:func:`training_batch` passed through the model's data
+    preprocessor (inference mode)."""
+    return model.data_preprocessor(training_batch(model, task, size), False)
 
 
 def _logits_modules(model: nn.Module, task: str) -> List[str]:

@@ -19,20 +19,18 @@ from mmengine.registry import DefaultScope
 from torch import nn
 
 from ..utils import disable_downloads, load_config, resolve_cfg_paths
-from .probe import ConfigError
+from .probe import ConfigError, training_batch
 
-#: What to change, by a phrase of the error message.
+#: What to change, by phrases of the error message.
 HINTS = (
-    ('view size is not compatible',
+    (('view size is not compatible', ),
      'a record is not contiguous in memory: route it through a '
      "ContiguousConnector (type='ContiguousConnector')"),
-    ('must match the size', 'the paired outputs differ in shape at this '
-     'input size: give --input-size a multiple of the largest stride, or '
-     '--where outputs of the same stride'),
-    ('shape', 'the paired outputs differ in shape at this input size: give '
-     '--input-size a multiple of the largest stride, or --where outputs of '
-     'the same stride'),
-    ('out of memory', 'give a smaller --input-size, or --device cpu'),
+    (('must match the size', 'shape'),
+     'the paired outputs differ in shape at this input size: give '
+     '--input-size a multiple of the largest stride, or --where outputs '
+     'of the same stride'),
+    (('out of memory', ), 'give a smaller --input-size, or --device cpu'),
 )
 
 
@@ -141,50 +139,13 @@ def _train_step(path: str, task: str, size: Tuple[int, int],
     torch.optim.SGD(params, lr=1e-4).step()
 
 
-def training_batch(model: nn.Module, task: str,
-                   size: Tuple[int, int]) -> Dict[str, Any]:
-    """A batch of 2 generated images of ``size`` with ground truth, as a
-    loader packs it (boxes, and masks for a mask head; label maps)."""
-    height, width = size
-    student = getattr(model, 'student', model)
-    if task == 'det':
-        from mmdet.testing import demo_mm_inputs
-        head = getattr(student, 'bbox_head', None) or getattr(
-            getattr(student, 'roi_head', None), 'bbox_head', None)
-        if isinstance(head, nn.ModuleList):
-            head = head[-1]
-        return demo_mm_inputs(
-            2, [[3, height, width]] * 2, num_items=[2, 2],
-            num_classes=getattr(head, 'num_classes', 80),
-            with_mask=bool(getattr(student, 'with_mask', False)))
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    preprocessor = model.data_preprocessor
-    if getattr(preprocessor, 'size', None) is not None:
-        preprocessor.size = tuple(size)  # pad to this size, not the crop
-    classes = student.decode_head.num_classes
-    gen = torch.Generator().manual_seed(0)
-    samples = []
-    for _ in range(2):
-        sample = SegDataSample(metainfo=dict(
-            img_shape=size, ori_shape=size, pad_shape=size))
-        sample.gt_sem_seg = PixelData(data=torch.randint(
-            0, classes, (1, height, width), generator=gen))
-        samples.append(sample)
-    return dict(
-        inputs=[
-            torch.randint(0, 256, (3, height, width), generator=gen,
-                          dtype=torch.uint8) for _ in range(2)
-        ],
-        data_samples=samples)
-
-
 def _failure(stage: str, model: Optional[nn.Module], err: Exception) -> str:
     """The message of a failed stage: where, what, and what to change."""
     module = _innermost_module(model, err) if model is not None else None
     where = f" in module '{module[0]}' ({module[1]})" if module else ''
     text = f'{type(err).__name__}: {err}'.strip()
-    hint = next((h for phrase, h in HINTS if phrase in str(err)),
+    hint = next((h for phrases, h in HINTS
+                 if any(phrase in str(err) for phrase in phrases)),
                 '`--list` on both configs shows what each outputs')
     return (f'verification: the first training step failed at the {stage} '
             f'stage{where}: {text.splitlines()[0]}. {hint}. Nothing was '

@@ -64,7 +64,8 @@ PAIRS = [
 def train_two_steps(config: str, task: str, size: int) -> list:
     """The written config built without weights; two SGD steps on a
     generated batch; the distill losses of each."""
-    from mmakd.config_gen.verify import first_iteration, training_batch
+    from mmakd.config_gen.probe import training_batch
+    from mmakd.config_gen.verify import first_iteration
     model = build_model(load_recipe(config))
     model.train()
     wrapper = build_optim_wrapper(

@@ -19,6 +19,7 @@ teacher arguments are known: given (``student_key`` / ``teacher_key``), read
 from a ``loss_forward_mappings`` entry with one teacher record, or named as
 the table's are; otherwise the error lists the table.
 """
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -145,10 +146,18 @@ def entry_of(base_loss: nn.Module) -> Tuple[Optional[str], Optional[BaseLoss]]:
     Returns:
         tuple: ``(registered name, BaseLoss)`` or ``(None, None)``.
     """
-    for cls in type(base_loss).__mro__:
-        for name, spec in BASE_LOSSES.items():
-            if MODELS.get(name) is cls:
-                return name, spec
+    return _entry_of_class(type(base_loss))
+
+
+@functools.lru_cache(maxsize=None)
+def _entry_of_class(
+        loss_cls: type) -> Tuple[Optional[str], Optional[BaseLoss]]:
+    # Once per class: the wrapper asks at every forward (stacking, the
+    # release form), and each registry lookup resolves scopes.
+    registered = {MODELS.get(name): name for name in BASE_LOSSES}
+    for cls in loss_cls.__mro__:
+        if cls in registered:
+            return registered[cls], BASE_LOSSES[registered[cls]]
     return None, None
 
 
