@@ -16,7 +16,8 @@ from ..models.checks import check_range
 from ..utils import load_config
 from .methods import METHODS
 from .pairing import RESIZE_MODE, Pair, default_where, modules_of, pair_outputs
-from .probe import ConfigError, input_size_of, probe_model
+from ..utils.config import input_size_of
+from .probe import ConfigError, probe_model
 from .verify import check_device, verify_config
 from .writer import algorithm_of, distiller_cfg, render
 
@@ -83,7 +84,8 @@ def generate_config(teacher: str,
         teacher_ckpt (str, optional): The teacher's checkpoint.
         loss_weight (float, optional): Instead of the method's weight.
         input_size (tuple[int, int], optional): (H, W) of the probes and the
-            verification; None: the student's (:func:`~.probe.input_size_of`).
+            verification; None: the student's
+            (:func:`~mmakd.utils.config.input_size_of`).
         verify (bool): Run one training step before writing.
         device (str): Where the verification runs.
         force (bool): Overwrite ``out``.

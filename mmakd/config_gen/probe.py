@@ -14,6 +14,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.registry import DefaultScope
 from torch import nn
 
+from ..utils.config import input_size_of
 from ..utils.offline import disable_downloads
 
 #: What each kind of output is, in the order ``--list`` prints them.
@@ -104,22 +105,6 @@ class ModelProbe:
                 f'{tuple(out.shape)} | {out.channels} | '
                 f'{"-" if out.stride is None else out.stride} |')
         return '\n'.join(lines)
-
-
-def input_size_of(cfg: Config) -> Tuple[int, int]:
-    """The config's input size (H, W): mmseg's ``crop_size``, else the
-    ``scale`` of the test pipeline's ``Resize`` (W, H), else 512x512."""
-    if cfg.get('crop_size'):
-        return tuple(cfg.crop_size)
-    loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
-    pipeline = cfg.get('test_pipeline') or loader.get('dataset', {}).get(
-        'pipeline', [])
-    for step in pipeline or []:
-        if isinstance(step, dict) and 'Resize' in str(step.get('type')) \
-                and isinstance(step.get('scale'), (tuple, list)):
-            width, height = step['scale'][:2]
-            return int(height), int(width)
-    return 512, 512
 
 
 def task_of(cfg: Config, key: str = 'config') -> Tuple[str, str]:

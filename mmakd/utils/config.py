@@ -1,6 +1,6 @@
 """Config loading that accepts OpenMMLab package paths."""
 import os.path as osp
-from typing import Optional
+from typing import Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.hub import get_config
@@ -48,3 +48,31 @@ def load_tool_config(path: str,
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(path))[0])
     return cfg
+
+
+def input_size_of(cfg: Config,
+                  default: Optional[Tuple[int, int]] = (512, 512)
+                  ) -> Optional[Tuple[int, int]]:
+    """The input size (H, W) a model config is trained at: mmseg's
+    ``crop_size``, else the ``scale`` (W, H) of the test pipeline's
+    ``Resize``.
+
+    Args:
+        cfg (Config): A model config with its data pipelines.
+        default (tuple[int, int], optional): The answer when the config
+            gives neither. Defaults to (512, 512).
+
+    Returns:
+        tuple[int, int] | None: (H, W), or ``default``.
+    """
+    if cfg.get('crop_size'):
+        return tuple(cfg.crop_size)
+    loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
+    pipeline = cfg.get('test_pipeline') or loader.get('dataset', {}).get(
+        'pipeline', [])
+    for step in pipeline or []:
+        if isinstance(step, dict) and 'Resize' in str(step.get('type')) \
+                and isinstance(step.get('scale'), (tuple, list)):
+            width, height = step['scale'][:2]
+            return int(height), int(width)
+    return default

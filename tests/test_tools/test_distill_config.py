@@ -185,7 +185,7 @@ def test_both_models_are_probed_at_the_students_input_size(
     """A Cityscapes teacher (512x1024 crops) and a Digit Scenes student
     (64x64): both probed at 64x64; --input-size overrides."""
     from mmakd.config_gen import generate as module
-    from mmakd.config_gen.probe import input_size_of
+    from mmakd.utils.config import input_size_of
     sizes = []
     probe = module.probe_model
     monkeypatch.setattr(

@@ -20,6 +20,7 @@ from torch import nn
 from ...utils.checkpoints import (TeacherCheckpointUnreadable, problem_list,
                                   read_checkpoint, state_dict_mismatches,
                                   unwrapped_keys)
+from .inherit import InheritFromTeacherMixin
 from .sub_models import build_sub_model
 
 __all__ = [
@@ -34,9 +35,12 @@ class TeacherCheckpointMismatch(RuntimeError):
     """``teacher_ckpt`` does not fit the teacher model."""
 
 
-def load_teacher_checkpoint(teacher: nn.Module,
-                            filename: str,
-                            strict: bool = True) -> Dict[str, Any]:
+def load_teacher_checkpoint(
+        teacher: nn.Module,
+        filename: str,
+        strict: bool = True,
+        key: str = 'teacher_ckpt',
+        strict_key: str = 'teacher_ckpt_strict') -> Dict[str, Any]:
     """Loads ``filename`` into ``teacher``, refusing a mismatch when strict.
 
     Args:
@@ -44,6 +48,10 @@ def load_teacher_checkpoint(teacher: nn.Module,
         filename (str): Path or URL of the checkpoint (``teacher_ckpt``).
         strict (bool): Raise on any missing, unexpected or mis-shaped key.
             Defaults to True.
+        key (str): The config key that gave ``filename``, for the message.
+            Defaults to ``'teacher_ckpt'``.
+        strict_key (str): The config key of ``strict``, for the message.
+            Defaults to ``'teacher_ckpt_strict'``.
 
     Returns:
         dict: The loaded checkpoint.
@@ -58,11 +66,11 @@ def load_teacher_checkpoint(teacher: nn.Module,
     problems = state_dict_mismatches(teacher, state_dict)
     if strict and problems:
         raise TeacherCheckpointMismatch(
-            f'teacher_ckpt={filename!r} does not match the teacher model '
+            f'{key}={filename!r} does not match the teacher model '
             f'({len(problems)} problems):{problem_list(problems, 30)}\n'
             'Check that `teacher` is the architecture the checkpoint was '
             'trained with. To load a partial teacher on purpose, set '
-            '`teacher_ckpt_strict=False` in the algorithm config.')
+            f'`{strict_key}=False` in the algorithm config.')
     if strict:
         # Checked above; only BatchNorm counters may be absent.
         teacher.load_state_dict(state_dict, strict=False)
@@ -104,15 +112,23 @@ class StrictTeacherCheckpointMixin:
             # As MMRazor does: keep init_weights() from overwriting it.
             self.teacher._is_init = True
 
+    def inherit_source(self) -> nn.Module:
+        """The teacher ``inherit`` copies from."""
+        return self.teacher
+
 
 @MODELS.register_module()
-class MMAKDSingleTeacherDistill(StrictTeacherCheckpointMixin,
+class MMAKDSingleTeacherDistill(InheritFromTeacherMixin,
+                                StrictTeacherCheckpointMixin,
                                 SingleTeacherDistill):
-    """MMRazor's ``SingleTeacherDistill`` with a strict ``teacher_ckpt`` and
-    config files in ``cfg_path``."""
+    """MMRazor's ``SingleTeacherDistill`` with a strict ``teacher_ckpt``,
+    config files in ``cfg_path`` and the ``inherit`` option
+    (:class:`~.inherit.InheritFromTeacherMixin`)."""
 
 
 @MODELS.register_module()
-class MMAKDFpnTeacherDistill(StrictTeacherCheckpointMixin, FpnTeacherDistill):
-    """MMRazor's ``FpnTeacherDistill`` with a strict ``teacher_ckpt`` and
-    config files in ``cfg_path``."""
+class MMAKDFpnTeacherDistill(InheritFromTeacherMixin,
+                             StrictTeacherCheckpointMixin, FpnTeacherDistill):
+    """MMRazor's ``FpnTeacherDistill`` with a strict ``teacher_ckpt``,
+    config files in ``cfg_path`` and the ``inherit`` option
+    (:class:`~.inherit.InheritFromTeacherMixin`)."""
