@@ -27,7 +27,24 @@ def _configs() -> List[Path]:
 
 
 def _distillations() -> List[Path]:
-    return [p for p in _configs() if 'teacher' in Config.fromfile(p).model]
+    return [
+        p for p in _configs()
+        if {'teacher', 'teachers'} & set(Config.fromfile(p).model)
+    ]
+
+
+def _teachers(cfg: Config) -> Dict[str, Any]:
+    """(name, model config, checkpoint) of each teacher: ``teacher`` of a
+    one-teacher distillation (name None), else each of ``teachers``."""
+    if 'teacher' in cfg.model:
+        return {None: (cfg.model.teacher, cfg.model.teacher_ckpt)}
+    return {
+        name: ({
+            k: v
+            for k, v in entry.items() if k != 'ckpt'
+        }, entry.ckpt)
+        for name, entry in cfg.model.teachers.items()
+    }
 
 
 def _default_work_dir(config: Path) -> str:
@@ -70,21 +87,30 @@ def test_config_imports_mmakd(path):
 
 @pytest.mark.parametrize('path', _distillations(), ids=lambda p: p.name)
 def test_default_teacher_ckpt_is_what_train_py_writes(path):
+    """The first teacher's default checkpoint is where tools/train.py
+    writes it; teacher ``t<k>`` (k > 0) of a multi-teacher config is the
+    same config trained with seed k into ``<that work dir>_seed<k>``."""
     cfg = Config.fromfile(path)
-    ckpt = cfg.model.teacher_ckpt
-    teacher_name = osp.basename(osp.dirname(ckpt))
-    teacher_config = CONFIGS / f'{teacher_name}.py'
-    assert teacher_config.is_file(), \
-        f'{path.name}: teacher_ckpt {ckpt} names no config beside it'
+    for position, (name, (teacher, ckpt)) in enumerate(_teachers(cfg).items()):
+        work_dir = osp.basename(osp.dirname(ckpt))
+        teacher_name = work_dir if position == 0 else \
+            work_dir[:-len(f'_seed{position}')]
+        teacher_config = CONFIGS / f'{teacher_name}.py'
+        assert teacher_config.is_file(), \
+            f'{path.name}: teacher {name} ckpt {ckpt} names no config here'
 
-    teacher_cfg = Config.fromfile(teacher_config)
-    expected = osp.join(
-        _default_work_dir(teacher_config), _checkpoint_written(teacher_cfg))
-    assert osp.normpath(ckpt) == osp.normpath(expected), (ckpt, expected)
-    # The checkpoint fits: the distillation's teacher is that config's
-    # model (mmakd loads teacher_ckpt strictly).
-    assert _without_scope(cfg.model.teacher.to_dict()) == \
-        _without_scope(teacher_cfg.model.to_dict())
+        teacher_cfg = Config.fromfile(teacher_config)
+        expected = osp.join(
+            _default_work_dir(teacher_config) +
+            (f'_seed{position}' if position else ''),
+            _checkpoint_written(teacher_cfg))
+        assert osp.normpath(ckpt) == osp.normpath(expected), (ckpt, expected)
+        if position:
+            assert name == f't{position}', name
+        # The checkpoint fits: the distillation's teacher is that config's
+        # model (mmakd loads teacher checkpoints strictly).
+        assert _without_scope(dict(teacher)) == \
+            _without_scope(teacher_cfg.model.to_dict())
 
 
 def _package_tool(package: str, tool: str) -> Path:
