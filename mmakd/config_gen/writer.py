@@ -1,12 +1,12 @@
 """Writes a distillation config from paired outputs."""
 import os.path as osp
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..utils import load_config
 from .methods import METHODS, Method
 from .pairing import RESIZE_MODE, Pair
-from .probe import Output
+from .probe import ConfigError, Output
 
 
 def _tag(out: Output, where: str) -> str:
@@ -138,6 +138,75 @@ def distiller_cfg(pairs: Sequence[Pair], method_name: str, where: str,
     return cfg
 
 
+def teachers_distiller_cfg(
+        distillers: Dict[str, Dict[str, Any]], method_name: str
+) -> Tuple[Dict[str, Any], Optional[Dict[str, Dict]]]:
+    """One distiller from the ``distiller_cfg`` of each named teacher.
+
+    Each teacher's losses and connectors get its name as a suffix and a
+    ``1/T`` share of the method's weight (the losses of the ``T`` teachers
+    sum to the one-teacher scale); each teacher record names its teacher.
+    Teacher recorders shared by all teachers stay in the distiller;
+    otherwise the recorders of each teacher are returned for its
+    ``teachers`` entry.
+
+    Args:
+        distillers (dict[str, dict]): :func:`distiller_cfg` of each
+            teacher, by teacher name.
+        method_name (str): A key of :data:`~.methods.METHODS`.
+
+    Returns:
+        tuple: The distiller, and the recorders of each teacher when they
+        differ (else None).
+
+    Raises:
+        ConfigError: The teachers pair different student outputs under one
+            recorder name.
+    """
+    weight_key = METHODS[method_name].weight_key
+    share = len(distillers)
+    student_recorders: Dict[str, Dict] = {}
+    connectors: Dict[str, Dict] = {}
+    losses: Dict[str, Dict] = {}
+    mappings: Dict[str, Dict] = {}
+    for name, cfg in distillers.items():
+        for recorder, recorder_cfg in cfg['student_recorders'].items():
+            if student_recorders.setdefault(recorder,
+                                            recorder_cfg) != recorder_cfg:
+                raise ConfigError(
+                    f'--teacher: the teachers pair different student '
+                    f'outputs as {recorder!r} ({student_recorders[recorder]}'
+                    f' and, for teacher {name}, {recorder_cfg}); give '
+                    '--where modules that every teacher has')
+        renamed = {c: f'{c}_{name}' for c in cfg.get('connectors', {})}
+        connectors.update(
+            {renamed[c]: v
+             for c, v in cfg.get('connectors', {}).items()})
+        for loss_name, loss in cfg['distill_losses'].items():
+            losses[f'{loss_name}_{name}'] = dict(
+                loss, **{weight_key: loss[weight_key] / share})
+            mapping = {}
+            for arg, record in cfg['loss_forward_mappings'][loss_name].items(
+            ):
+                record = dict(record)
+                if record.get('connector'):
+                    record['connector'] = renamed[record['connector']]
+                if record.get('from_student') is False:
+                    record['teacher'] = name
+                mapping[arg] = record
+            mappings[f'{loss_name}_{name}'] = mapping
+    per_teacher = {n: c['teacher_recorders'] for n, c in distillers.items()}
+    shared = len({repr(r) for r in per_teacher.values()}) == 1
+    merged = dict(
+        type='ConfigurableDistiller',
+        student_recorders=student_recorders,
+        teacher_recorders=next(iter(per_teacher.values())) if shared else {})
+    if connectors:
+        merged['connectors'] = connectors
+    merged.update(distill_losses=losses, loss_forward_mappings=mappings)
+    return merged, None if shared else per_teacher
+
+
 def _recorder_names(outputs: Sequence[Output], tags: Sequence[str],
                     recorders: Dict[str, Dict]) -> List[str]:
     """One ``ModuleOutputs`` recorder per source, named by its tag (and a
@@ -207,7 +276,8 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
            algorithm: str, distiller: Dict[str, Any], source: str,
            notes: Sequence[str], teacher_ckpt: Optional[str],
            akd: bool, student_hooks: bool = False,
-           resized: Sequence[str] = ()) -> str:
+           resized: Sequence[str] = (),
+           teachers: Optional[Dict[str, Dict[str, Any]]] = None) -> str:
     """The text of the generated config.
 
     Args:
@@ -227,6 +297,9 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
         student_hooks (bool): Whether the student config has
             ``custom_hooks``, which AKD's hooks then follow.
         resized (Sequence[str]): Outputs resized to pair across strides.
+        teachers (dict, optional): Several teachers: each one's ``teachers``
+            entry (``cfg_path``, ``ckpt``, maybe ``recorders``), by name;
+            ``teacher`` and ``teacher_ckpt`` are then unused.
 
     Returns:
         str: Python source for mmengine's ``Config.fromfile``.
@@ -239,21 +312,35 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
     ]
     header += [f'# Not distilled: {note}.' for note in notes]
     header += [f'# Resized: {note}.' for note in resized]
-    if teacher_ckpt is None:
-        header.append('# teacher_ckpt is None: set it to the trained '
-                      "teacher's checkpoint before training.")
+    if teachers:
+        header.append(f'# {len(teachers)} teachers: each loss is one '
+                      f"teacher's, at 1/{len(teachers)} of the method's "
+                      'weight.')
+        header += [
+            f'# teachers.{name}.ckpt is None: set it to the trained '
+            "teacher's checkpoint before training." for name, entry in
+            teachers.items() if entry.get('ckpt') is None
+        ]
+        teacher_lines = [f'    teachers={py(teachers, 4)},']
+    else:
+        if teacher_ckpt is None:
+            header.append('# teacher_ckpt is None: set it to the trained '
+                          "teacher's checkpoint before training.")
+        teacher_lines = [
+            f'    teacher=dict(cfg_path={teacher!r}, pretrained=False),',
+            '    teacher_ckpt=teacher_ckpt,'
+        ]
     lines = header + [
         f'_base_ = {relative_base(student, out)!r}',
         "custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)",
         '',
-        f'teacher_ckpt = {teacher_ckpt!r}',
+    ] + ([] if teachers else [f'teacher_ckpt = {teacher_ckpt!r}']) + [
         'model = dict(',
         '    _delete_=True,',
         "    _scope_='mmrazor',",
         f'    type={algorithm!r},',
         f'    architecture=dict(_base_.model, _scope_={scope!r}),',
-        f'    teacher=dict(cfg_path={teacher!r}, pretrained=False),',
-        '    teacher_ckpt=teacher_ckpt,',
+    ] + teacher_lines + [
         f'    distiller={py(distiller, 4)})',
         '# The teacher gets no gradient.',
         'find_unused_parameters = True',
@@ -271,10 +358,12 @@ def render(command: str, teacher: str, student: str, out: str, scope: str,
     return '\n'.join(lines) + '\n'
 
 
-def algorithm_of(where: str, task: str) -> str:
+def algorithm_of(where: str, task: str, several: bool = False) -> str:
     """``MMAKDFpnTeacherDistill`` (the teacher runs backbone and neck only)
     where a detector distils its neck alone; else
-    ``MMAKDSingleTeacherDistill``."""
-    if task == 'det' and where == 'neck':
-        return 'MMAKDFpnTeacherDistill'
-    return 'MMAKDSingleTeacherDistill'
+    ``MMAKDSingleTeacherDistill``; with ``several`` teachers
+    ``MultiFpnTeacherDistill`` / ``MultiTeacherDistill``."""
+    fpn = task == 'det' and where == 'neck'
+    if several:
+        return 'MultiFpnTeacherDistill' if fpn else 'MultiTeacherDistill'
+    return 'MMAKDFpnTeacherDistill' if fpn else 'MMAKDSingleTeacherDistill'

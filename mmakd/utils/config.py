@@ -1,6 +1,6 @@
 """Config loading that accepts OpenMMLab package paths."""
 import os.path as osp
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.hub import get_config
@@ -76,3 +76,25 @@ def input_size_of(cfg: Config,
             width, height = step['scale'][:2]
             return int(height), int(width)
     return default
+
+
+def check_one_input_size(owner: str,
+                         sizes: Dict[str, Optional[Tuple[int, int]]]) -> None:
+    """Refuses teachers trained at different input sizes: every teacher
+    sees the student's batch.
+
+    Args:
+        owner (str): Who checks, for the message.
+        sizes (dict): The input size of each teacher (by its config key),
+            None where its config gives none.
+
+    Raises:
+        ValueError: Two known sizes differ.
+    """
+    known = {key: tuple(size) for key, size in sizes.items() if size}
+    if len(set(known.values())) > 1:
+        raise ValueError(
+            f'{owner}: the teachers need different input sizes (H, W) (' +
+            ', '.join(f'{key}: {size}' for key, size in known.items()) +
+            "), but all see the student's batch; distil from teachers "
+            'trained at one input size')

@@ -66,7 +66,8 @@ def _is_pretrained(init_cfg: Any) -> bool:
 def disable_downloads(cfg: Union[Config, Dict]) -> Union[Config, Dict]:
     """Removes every checkpoint a model config would load, in place.
 
-    Sets ``teacher_ckpt``, MasKD's ``tokens_ckpt`` and every string
+    Sets ``teacher_ckpt``, each ``ckpt`` of ``teachers`` (several
+    teachers), MasKD's ``tokens_ckpt`` and every string
     ``pretrained`` (e.g. mmseg's ``pretrained='open-mmlab://resnet101_v1c'``)
     to None, ``pretrained=True`` of a ``cfg_path`` sub-model to False, and
     drops each ``init_cfg=dict(type='Pretrained', ...)`` (set to None, or
@@ -91,6 +92,9 @@ def disable_downloads(cfg: Union[Config, Dict]) -> Union[Config, Dict]:
         for key in ('teacher_ckpt', 'tokens_ckpt'):
             if key in node:
                 node[key] = None
+        for entry in (node.get('teachers') or {}).values():
+            if isinstance(entry, dict) and 'ckpt' in entry:
+                entry['ckpt'] = None  # a multi-teacher algorithm's
         if isinstance(node.get('pretrained'), str):
             node['pretrained'] = None
         elif node.get('pretrained') is True and 'cfg_path' in node:

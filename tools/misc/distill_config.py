@@ -3,9 +3,9 @@
 Usage::
 
     python tools/misc/distill_config.py --list CONFIG [--input-size H W]
-    python tools/misc/distill_config.py --teacher T --student S \\
-        --method METHOD [--where neck|logits|MODULE[,MODULE]] \\
-        [--akd] [--teacher-ckpt CKPT] [--loss-weight W] \\
+    python tools/misc/distill_config.py --teacher T [--teacher T2 ...] \\
+        --student S --method METHOD [--where neck|logits|MODULE[,MODULE]] \\
+        [--akd] [--teacher-ckpt CKPT ...] [--loss-weight W] \\
         [--input-size H W] [--device cpu|cuda] [--no-verify] \\
         --out OUT.py [--force]
 
@@ -20,6 +20,9 @@ upsampled), adds a student-side connector where channels differ, takes the
 method's published defaults, runs one training step of the result on a
 generated batch (``--device``, the CPU by default) and writes it only if
 that step succeeds: ``tools/train.py OUT.py`` trains it as it is.
+With ``--teacher`` given more than once, each teacher is paired with the
+student and the config distils from all of them (``MultiTeacherDistill``;
+each teacher's losses at ``1/T`` of the weight).
 T and S are config files or ``pkg::path`` configs. METHOD is a key of
 ``mmakd.config_gen.METHODS`` (``--help`` lists them; docs/tools.md gives
 each one's loss and defaults).
@@ -45,7 +48,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         metavar=('H', 'W'),
                         help="image size of the probes and the verification "
                         "(default: the student's; with --list, the config's)")
-    parser.add_argument('--teacher', metavar='T', help='teacher config')
+    parser.add_argument('--teacher', metavar='T', action='append',
+                        help='teacher config; given more than once, a '
+                        'multi-teacher config (teachers t0, t1, ...)')
     parser.add_argument('--student', metavar='S', help='student config')
     parser.add_argument('--method', choices=sorted(METHODS),
                         help='distillation loss')
@@ -55,7 +60,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'logits)')
     parser.add_argument('--akd', action='store_true',
                         help='distil with Avatars (AvatarDistiller)')
-    parser.add_argument('--teacher-ckpt', help="the teacher's checkpoint")
+    parser.add_argument('--teacher-ckpt', action='append',
+                        help="the teacher's checkpoint (with several "
+                        '--teacher: one per teacher, in their order)')
     other_keys = ', '.join(f'{m.weight_key} for {name}'
                            for name, m in sorted(METHODS.items())
                            if m.weight_key != 'loss_weight')

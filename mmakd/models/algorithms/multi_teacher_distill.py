@@ -47,7 +47,7 @@ from mmrazor.models.task_modules.recorder import (ModuleOutputsRecorder,
 from mmrazor.registry import MODELS, TASK_UTILS
 from torch import nn
 
-from ...utils.config import input_size_of
+from ...utils.config import check_one_input_size, input_size_of
 from .inherit import InheritFromTeacherMixin
 from .strict_teacher import load_teacher_checkpoint
 from .sub_models import build_sub_model, load_sub_config
@@ -231,21 +231,13 @@ def _check_names(owner: str, teachers: Any) -> None:
 
 def _input_sizes(owner: str, teachers: Dict[str, Any]) -> None:
     """Refuses teachers whose configs are trained at different input
-    sizes: every teacher sees the student's batch."""
-    sizes = {}
-    for name, entry in teachers.items():
-        cfg_path = entry.get('cfg_path') if isinstance(entry, dict) else None
-        if not isinstance(cfg_path, str):
-            continue
-        size = input_size_of(load_sub_config(cfg_path)[0], default=None)
-        if size is not None:
-            sizes[name] = tuple(size)
-    if len(set(sizes.values())) > 1:
-        raise ValueError(
-            f'{owner}: the teachers need different input sizes (H, W) '
-            f'({", ".join(f"teachers.{n}: {s}" for n, s in sizes.items())}),'
-            ' but all see the student\'s batch; distil from teachers trained '
-            'at one input size')
+    sizes (those given by a ``cfg_path``)."""
+    check_one_input_size(owner, {
+        f'teachers.{name}': input_size_of(
+            load_sub_config(entry['cfg_path'])[0], default=None)
+        for name, entry in teachers.items()
+        if isinstance(entry, dict) and isinstance(entry.get('cfg_path'), str)
+    })
 
 
 class MultiTeacherMixin:
