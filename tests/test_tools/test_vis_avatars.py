@@ -3,6 +3,7 @@ the generator that draws each loss's Avatars, bad input."""
 import copy
 import json
 import os.path as osp
+import re
 import sys
 from typing import List, Tuple
 
@@ -308,3 +309,45 @@ def test_mmrazor_recipe_with_random_weights_and_avatars(image, tmp_path):
     assert panel_grid(str(out / 'avatars.png')) == [6] * 5
     summary = json.loads((out / 'avatars.json').read_text())
     assert [r['shape'][1] for r in summary['rows']] == [256] * 5
+
+
+AKD_3X_SEG = osp.join(
+    DIGITS, 'akd-cwd_logits_3x-pspnet-r18w32_pspnet-r18w8_1500i_'
+    'digit-scenes.py')
+
+
+def test_several_teachers_draw_a_row_per_teacher_record(image, tmp_path):
+    out = tmp_path / 'all'
+    vis_avatars.main([AKD_3X_SEG, '--img', image, '--out', str(out)])
+    rows = json.loads((out / 'avatars.json').read_text())['rows']
+    assert [r['record'] for r in rows] == ['t0.logits', 't1.logits',
+                                           't2.logits']
+    # Each teacher's Avatars are its own draws.
+    assert len({r['spread'] for r in rows}) == 3
+
+
+def test_teacher_picks_one_teacher_and_loads_its_checkpoint(
+        image, tmp_path, capsys):
+    cfg = vis_avatars.load_distill_config(AKD_3X_SEG)
+    model = vis_avatars.build_model(cfg, seed=5)
+    ckpt = tmp_path / 'teacher.pth'
+    torch.save(dict(state_dict=model.teacher['t1'].state_dict()), ckpt)
+    out = tmp_path / 'one'
+    vis_avatars.main([AKD_3X_SEG, str(ckpt), '--teacher', 't1', '--img',
+                      image, '--out', str(out)])
+    summary = json.loads((out / 'avatars.json').read_text())
+    assert [r['record'] for r in summary['rows']] == ['t1.logits']
+    # The loaded teacher: its record is that of the saved weights.
+    loaded = vis_avatars.build_model(cfg, seed=0)
+    assert vis_avatars.load_weights(loaded, str(ckpt), 't1') == 'teacher'
+    assert torch.equal(loaded.teacher['t1'].decode_head.conv_seg.weight,
+                       model.teacher['t1'].decode_head.conv_seg.weight)
+    for argv, message in (
+            ([str(ckpt)], "--teacher: expected one of the teachers ['t0', "
+             "'t1', 't2'], but got None"),
+            (['--teacher', 't9'], "expected one of the teachers ['t0', 't1', "
+             "'t2'], but got 't9'")):
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            vis_avatars.main([AKD_3X_SEG, *argv, '--img', image, '--out',
+                              str(tmp_path / 'bad')])
+    assert not (tmp_path / 'bad').exists()

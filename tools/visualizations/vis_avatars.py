@@ -36,7 +36,10 @@ Examples::
 CHECKPOINT is either a distillation checkpoint (``architecture.*`` and
 ``teacher.*`` keys: student and teacher are loaded) or a plain model
 checkpoint of the teacher (the student keeps random weights). Without it
-every weight is random.
+every weight is random. With several teachers (``MultiTeacherDistill``),
+each teacher's records are rows of their own (``<teacher>.<recorder>``);
+``--teacher NAME`` draws only that teacher's, and a plain teacher
+checkpoint needs it (the checkpoint is loaded into that teacher).
 """
 import argparse
 import copy
@@ -141,6 +144,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out', required=True, help='the output directory')
     parser.add_argument('--records', nargs='+', help='teacher records to '
                         'draw (default: every record a distill loss reads)')
+    parser.add_argument('--teacher', help='with several teachers: draw '
+                        "this teacher's records only (and load a plain "
+                        'teacher checkpoint into it)')
     parser.add_argument('--num-avatars', type=int, help='Avatars to draw '
                         "(default: the config's generator's N)")
     parser.add_argument('--channels', nargs='+', type=int, help='average '
@@ -207,8 +213,36 @@ def build_model(cfg: Config, seed: int) -> torch.nn.Module:
     return model
 
 
-def load_weights(model: torch.nn.Module, path: str) -> str:
+def teacher_of(model: torch.nn.Module,
+               name: Optional[str]) -> torch.nn.Module:
+    """The teacher of a distillation model; with several teachers
+    (``TeacherGroup``), the one called ``name``.
+
+    Raises:
+        VisError: ``name`` given for one teacher, or missing or unknown
+            for several.
+    """
+    names = getattr(model.teacher, 'names', None)
+    if names is None:
+        if name is not None:
+            raise VisError(f'--teacher {name}: the config has one teacher; '
+                           'leave --teacher out')
+        return model.teacher
+    if name not in names:
+        raise VisError(f'--teacher: expected one of the teachers {names}, '
+                       f'but got {name!r}')
+    return model.teacher[name]
+
+
+def load_weights(model: torch.nn.Module, path: str,
+                 teacher: Optional[str] = None) -> str:
     """Loads a distillation or teacher checkpoint; says which it was.
+
+    Args:
+        model: The distillation model.
+        path: The checkpoint.
+        teacher: With several teachers, the one a teacher checkpoint is
+            loaded into.
 
     Raises:
         VisError: The file is missing, unreadable, or of another
@@ -228,8 +262,8 @@ def load_weights(model: torch.nn.Module, path: str) -> str:
         raise VisError(f'checkpoint {path!r} holds no state dict')
     state = strict_teacher.unwrapped_keys(state)
     distill = is_distillation_state(state)
-    target, kind = (model, 'distillation') if distill else (model.teacher,
-                                                            'teacher')
+    target, kind = (model, 'distillation') if distill else (teacher_of(
+        model, teacher), 'teacher')
     problems = strict_teacher.state_dict_mismatches(
         target, state, name='model')
     if problems:
@@ -600,12 +634,19 @@ def visualise(args: argparse.Namespace) -> str:
     scope = _task_scope(cfg)
     model = build_model(cfg, args.seed)
     weights = 'random weights'
+    records = args.records
+    if args.teacher is not None:
+        teacher_of(model, args.teacher)
+        records = records or [
+            name for name in model.distiller.teacher_recorders.recorders
+            if name.startswith(f'{args.teacher}.')
+        ]
     if args.checkpoint:
-        kind = load_weights(model, args.checkpoint)
+        kind = load_weights(model, args.checkpoint, args.teacher)
         weights = f'{kind} checkpoint {osp.basename(args.checkpoint)}' + (
             ', student random' if kind == 'teacher' else '')
     data = [load_image(img, cfg, scope) for img in args.img]
-    rows = draw_rows(model, data, args.records, args.num_avatars, args.seed)
+    rows = draw_rows(model, data, records, args.num_avatars, args.seed)
     if not rows:
         raise VisError(f'{args.config}: no distill loss compares a student '
                        'and a teacher record; nothing to draw')
