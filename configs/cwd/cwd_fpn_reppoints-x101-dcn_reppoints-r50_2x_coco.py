@@ -18,21 +18,18 @@ custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)
 # box AP 44.2 (also the teacher of MMRazor's PKD RepPoints recipe).
 teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/reppoints/reppoints_moment_x101_fpn_dconv_c3-c5_gn-neck%2Bhead_2x_coco/reppoints_moment_x101_fpn_dconv_c3-c5_gn-neck%2Bhead_2x_coco_20200329-f87da1ea.pth'  # noqa: E501
 
-# Student: mmdet's RepPoints R50 (ImageNet backbone); neck and head start
-# from the teacher's, as in the AKD release (and FGD/MGD's `init_student`).
-student = _base_.model
-student.neck.init_cfg = dict(
-    type='Pretrained', prefix='neck.', checkpoint=teacher_ckpt)
-student.bbox_head.init_cfg = dict(
-    type='Pretrained', prefix='bbox_head.', checkpoint=teacher_ckpt)
-
 cwd = dict(type='ChannelWiseDivergence', tau=1, loss_weight=7.5)
 
 model = dict(
     _scope_='mmrazor',
     _delete_=True,
     type='MMAKDFpnTeacherDistill',
-    architecture=student,
+    architecture=_base_.model,
+    # Student: mmdet's RepPoints R50 (ImageNet backbone); neck and head
+    # start from the teacher's, as in the AKD release (and FGD/MGD's
+    # `init_student`): mmakd's `inherit`, logged when the Runner
+    # initialises.
+    inherit=['neck', 'bbox_head'],
     teacher=dict(
         cfg_path=  # noqa: E251
         'mmdet::reppoints/reppoints-moment_x101-dconv-c3-c5_fpn-gn_head-gn_2x_coco.py',  # noqa: E501

@@ -26,19 +26,15 @@ _base_ = [
 # checkpoint of the FGD config).
 teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r101_fpn_2x_coco/faster_rcnn_r101_fpn_2x_coco_bbox_mAP-0.398_20200504_210455-1d2dac9c.pth'  # noqa: E501
 
-student = _base_.model
-student.neck.init_cfg = dict(
-    type='Pretrained', prefix='neck.', checkpoint=teacher_ckpt)
-student.rpn_head.init_cfg = dict(
-    type='Pretrained', prefix='rpn_head.', checkpoint=teacher_ckpt)
-student.roi_head.init_cfg = dict(
-    type='Pretrained', prefix='roi_head.', checkpoint=teacher_ckpt)
 
 model = dict(
     _scope_='mmrazor',
     _delete_=True,
     type='MMAKDFpnTeacherDistill',
-    architecture=student,
+    architecture=_base_.model,
+    # The student's neck, rpn_head and roi_head start from the teacher's
+    # weights (mmakd's `inherit`, logged when the Runner initialises).
+    inherit=['neck', 'rpn_head', 'roi_head'],
     teacher=dict(
         cfg_path='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py',
         pretrained=False),

@@ -13,10 +13,6 @@ _base_ = './fgd_fpn_retina-r101_retina-r50_2x_coco.py'
 teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_x101_64x4d_fpn_1x_coco/retinanet_x101_64x4d_fpn_1x_coco_20200130-366f5af1.pth'  # noqa: E501
 
 model = dict(
-    # The student's neck and head start from this teacher's weights.
-    architecture=dict(
-        neck=dict(init_cfg=dict(checkpoint=teacher_ckpt)),
-        bbox_head=dict(init_cfg=dict(checkpoint=teacher_ckpt))),
     teacher=dict(
         cfg_path='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py'),
     teacher_ckpt=teacher_ckpt)

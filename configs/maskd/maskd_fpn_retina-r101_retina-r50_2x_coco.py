@@ -22,18 +22,16 @@ _base_ = [
 # mmdet model zoo `retinanet_r101_fpn_2x_coco`, box AP 38.9.
 teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_r101_fpn_2x_coco/retinanet_r101_fpn_2x_coco_20200131-5560aee8.pth'  # noqa: E501
 
-student = _base_.model
-student.neck.init_cfg = dict(
-    type='Pretrained', prefix='neck.', checkpoint=teacher_ckpt)
-student.bbox_head.init_cfg = dict(
-    type='Pretrained', prefix='bbox_head.', checkpoint=teacher_ckpt)
 
 model = dict(
     _scope_='mmrazor',
     _delete_=True,
     # The head terms need the teacher's head: its whole forward.
     type='MMAKDSingleTeacherDistill',
-    architecture=student,
+    architecture=_base_.model,
+    # The student's neck and bbox_head start from the teacher's
+    # weights (mmakd's `inherit`, logged when the Runner initialises).
+    inherit=['neck', 'bbox_head'],
     teacher=dict(
         cfg_path='mmdet::retinanet/retinanet_r101_fpn_2x_coco.py',
         pretrained=False),

@@ -11,9 +11,6 @@ _base_ = './maskd_fpn_retina-r101_retina-r50_2x_coco.py'
 teacher_ckpt = 'https://download.openmmlab.com/mmdetection/v2.0/retinanet/retinanet_x101_64x4d_fpn_mstrain_3x_coco/retinanet_x101_64x4d_fpn_mstrain_3x_coco_20210719_051838-022c2187.pth'  # noqa: E501
 
 model = dict(
-    architecture=dict(
-        neck=dict(init_cfg=dict(checkpoint=teacher_ckpt)),
-        bbox_head=dict(init_cfg=dict(checkpoint=teacher_ckpt))),
     teacher=dict(
         cfg_path='mmdet::retinanet/'
         'retinanet_x101-64x4d_fpn_ms-640-800-3x_coco.py'),

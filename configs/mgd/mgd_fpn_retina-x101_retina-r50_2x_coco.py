@@ -6,7 +6,8 @@
 # retina_rx101_64x4d_distill_retina_r50_fpn_2x_coco.py): an MGDConnector on
 # each student `neck.fpn_convs.<i>.conv` (P3-P7; random mask ratio
 # lambda_mgd 0.65, 3x3 generation block), MGDLoss alpha_mgd 2e-5 against the
-# teacher's same level; student neck and head initialised from the teacher;
+# teacher's same level; student neck and head initialised from the teacher
+# (`inherit`, below);
 # SGD lr 0.01, 2x schedule, 8 GPUs x 2 images.
 # Published: 41.0 box AP (MGD README and MMRazor's MGD README; student alone
 # 37.4). The authors' config loads the teacher from the multi-scale 3x
@@ -19,3 +20,12 @@ custom_imports = dict(imports=['mmakd'], allow_failed_imports=False)
 # Gradient clipping at norm 35, as in the authors' config. MMRazor's recipe
 # writes it as the mmcv 1.x key `optimizer_config`, which mmengine ignores.
 optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
+
+# The student's neck and head start from the teacher's weights, as in the
+# authors' config: MMRazor's recipe loads them through `init_cfg`
+# (`Pretrained`, a second read of teacher_ckpt); here mmakd's `inherit`
+# copies them from the loaded teacher and logs what it copied.
+model = dict(
+    type='MMAKDFpnTeacherDistill',
+    architecture=dict(neck=dict(init_cfg=None), bbox_head=dict(init_cfg=None)),
+    inherit=['neck', 'bbox_head'])

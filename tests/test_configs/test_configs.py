@@ -38,7 +38,7 @@ from torch import nn
 
 from mmakd.models import (AvatarDistiller, AvatarGenerator,
                           UncertaintyAwareKDLoss)
-from mmakd.utils import disable_downloads
+from mmakd.utils import disable_downloads, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs'
@@ -217,6 +217,46 @@ def _train_batch(path: Path, model) -> Dict[str, Any]:
     return det_batch(model, size=size)
 
 
+#: The recipes whose originals initialise the student's neck and heads from
+#: the teacher (FGD/MGD's ``init_student``, MasKD's and the AKD release's
+#: RetinaNet and RepPoints configs), with the modules they inherit.
+INHERITING = {
+    'cwd/cwd_fpn_reppoints-x101-dcn_reppoints-r50_2x_coco.py':
+    ['neck', 'bbox_head'],
+    'fgd/fgd_fpn_faster-rcnn-r101_faster-rcnn-r50_2x_coco.py':
+    ['neck', 'rpn_head', 'roi_head'],
+    'fgd/fgd_fpn_retina-r101_retina-r50_2x_coco.py': ['neck', 'bbox_head'],
+    'fgd/fgd_fpn_retina-x101_retina-r50_2x_coco.py': ['neck', 'bbox_head'],
+    'maskd/maskd_fpn_retina-r101_retina-r50_2x_coco.py':
+    ['neck', 'bbox_head'],
+    'maskd/maskd_fpn_retina-x101_retina-r50_2x_coco.py':
+    ['neck', 'bbox_head'],
+    'mgd/mgd_fpn_retina-x101_retina-r50_2x_coco.py': ['neck', 'bbox_head'],
+}
+
+
+def _pretrained_prefixes(model: dict) -> List[str]:
+    """The student modules an ``init_cfg=dict(type='Pretrained',
+    prefix=...)`` loads from a checkpoint."""
+    return [
+        name for name, part in model.items() if isinstance(part, dict)
+        and isinstance(part.get('init_cfg'), dict)
+        and part['init_cfg'].get('type') == 'Pretrained'
+        and part['init_cfg'].get('prefix')
+    ]
+
+
+@pytest.mark.parametrize('path', [_param(p) for p in _all_configs()])
+def test_inheriting_is_the_inherit_option(path):
+    """The recipes of :data:`INHERITING` and their AKD children inherit
+    by ``inherit`` (logged, read from the loaded teacher), none by a
+    ``Pretrained`` ``init_cfg`` (a second read of the checkpoint)."""
+    cfg = load_config(str(path))
+    baseline = _rel(path).replace('/akd-', '/')
+    assert cfg.model.get('inherit') == INHERITING.get(baseline)
+    assert _pretrained_prefixes(cfg.model.architecture) == []
+
+
 @pytest.mark.parametrize('path', [_param(p) for p in _all_configs()])
 def test_recipe_builds_and_trains_one_step(path, runner_iter):
     torch.manual_seed(0)
@@ -240,6 +280,11 @@ def test_recipe_builds_and_trains_one_step(path, runner_iter):
     for part in (model.distiller.connectors, model.distiller.distill_losses):
         with_grad, trainable = grad_report(part)
         assert with_grad == trainable, (with_grad, trainable)
+
+    # Recipes that start the student's neck and head from the teacher
+    # (`inherit`): every tensor of those modules fits the teacher's.
+    if cfg.model.get('inherit'):
+        assert model.inherit_plan.copied and not model.inherit_plan.skipped
 
     wrapped = [
         m for m in model.distiller.distill_losses.values()
