@@ -46,6 +46,7 @@ from ..models.avatars import PERTURBATIONS, AvatarGenerator
 from ..models.avatars.avatar_generator import generator_cfg
 from ..utils.checkpoint_guard import is_distillation_state
 from ..utils.checkpoints import read_checkpoint
+from ..utils.recorders import recorder_class
 
 #: The dense heads whose outputs :func:`ensemble_predict` averages (and their
 #: subclasses that keep ``BaseDenseHead.predict``).
@@ -156,15 +157,6 @@ def candidate_points(teacher: nn.Module, limit: int = 30) -> List[str]:
     return names[:limit]
 
 
-def _recorder_class(cfg: Dict) -> Optional[type]:
-    """The class MMRazor's ``RecorderManager`` builds for a recorder."""
-    from mmrazor.registry import TASK_UTILS
-    kind = cfg.get('type') if isinstance(cfg, dict) else None
-    if not isinstance(kind, str):
-        return None
-    return TASK_UTILS.get(kind + 'Recorder') or TASK_UTILS.get(kind)
-
-
 def distilled_points(teacher: nn.Module,
                      recorders: Optional[Dict[str, Dict]],
                      names: Optional[Sequence[str]] = None,
@@ -204,8 +196,8 @@ def distilled_points(teacher: nn.Module,
             f'model.distiller.teacher_recorders.point.source={example}')
     usable = {
         name: cfg for name, cfg in recorders.items()
-        if isinstance(_recorder_class(cfg), type)
-        and issubclass(_recorder_class(cfg), ModuleOutputsRecorder)
+        if isinstance(recorder_class(cfg), type)
+        and issubclass(recorder_class(cfg), ModuleOutputsRecorder)
     }
     if names:
         unknown = [name for name in names if name not in recorders]
@@ -646,6 +638,41 @@ def load_teacher_weights(teacher: nn.Module, path: str,
             f'{problem_list(problems, 12)}')
     teacher.load_state_dict(state, strict=False)
     return kind
+
+
+def select_teacher(cfg: Any, name: Optional[str]) -> None:
+    """Makes a multi-teacher config (``model.teachers``) the one-teacher
+    config of teacher ``name``, in place: its model becomes
+    ``model.teacher``, its recorders ``teacher_recorders``.
+
+    Args:
+        cfg (Config): The distillation config.
+        name (str, optional): The teacher (``--teacher``); None for a
+            one-teacher config.
+
+    Raises:
+        EvalAvatarsError: ``name`` with one teacher, or missing or unknown
+            with several.
+    """
+    from ..models.algorithms.multi_teacher_distill import ENTRY_KEYS
+    model = cfg.get('model') or {}
+    teachers = model.get('teachers') if isinstance(model, dict) else None
+    if teachers is None:
+        if name is not None:
+            raise EvalAvatarsError(
+                f'eval_avatars: `--teacher {name}` is for a config with '
+                '`model.teachers`, but CONFIG has one teacher; leave '
+                '--teacher out')
+        return
+    if name not in teachers:
+        raise EvalAvatarsError(
+            'eval_avatars: `--teacher` must be one of the teachers '
+            f'{list(teachers)} of CONFIG, but got {name!r}')
+    entry = dict(teachers[name])
+    recorders = entry.get('recorders')
+    model.teacher = {k: v for k, v in entry.items() if k not in ENTRY_KEYS}
+    if recorders is not None:
+        model.distiller.teacher_recorders = recorders
 
 
 def build_teacher(cfg: Any, device: Union[str, torch.device] = 'cpu'

@@ -223,3 +223,37 @@ def test_an_unknown_point_and_a_bad_perturbation(ckpts, tmp_path, capsys):
            capsys, "`--perturbation` must be one of ['ChannelDropout', "
            "'ElementDropout', 'GaussianNoise', 'SpatialMask'], but got "
            "'Dropout'")
+
+
+AKD_3X_SEG = osp.join(
+    DIGITS, 'akd-cwd_logits_3x-pspnet-r18w32_pspnet-r18w8_1500i_'
+    'digit-scenes.py')
+
+
+def test_one_teacher_of_several(ckpts, data_root, tmp_path, capsys):
+    """--teacher reads a multi-teacher config as that teacher's: the same
+    rows as the one-teacher config with the same checkpoint."""
+    rows = {}
+    for config, extra in ((CWD_SEG, []), (AKD_3X_SEG, ['--teacher', 't1'])):
+        out_json = tmp_path / f'{len(extra)}.json'
+        _run([
+            config, ckpts['seg'], '--num-avatars', '2', '--out',
+            str(out_json), *extra, '--cfg-options',
+            *_data_options(data_root, 'seg')
+        ], capsys)
+        rows[config] = [(r['model'], r['metrics'])
+                        for r in json.loads(out_json.read_text())['rows']]
+    assert rows[CWD_SEG] == rows[AKD_3X_SEG]
+    for extra, message in (
+        ([], "`--teacher` must be one of the teachers ['t0', 't1', 't2'] "
+         'of CONFIG, but got None'),
+        (['--teacher', 't7'], "`--teacher` must be one of the teachers "
+         "['t0', 't1', 't2'] of CONFIG, but got 't7'")):
+        with pytest.raises(SystemExit) as error:
+            tool.main([AKD_3X_SEG, ckpts['seg'], *extra])
+        assert error.value.code == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tool.main([CWD_SEG, ckpts['seg'], '--teacher', 't1'])
+    assert '`--teacher t1` is for a config with `model.teachers`' in \
+        capsys.readouterr().err

@@ -76,7 +76,8 @@ from mmengine.registry import DefaultScope  # noqa: E402
 from mmakd.evaluation import (EvalAvatarsError, Member,  # noqa: E402
                               avatar_members, build_generator, build_teacher,
                               distilled_points, ensemble_predict,
-                              load_teacher_weights, perturbation_cfg, task_of)
+                              load_teacher_weights, perturbation_cfg,
+                              select_teacher, task_of)
 from mmakd.models.avatars import PERTURBATIONS  # noqa: E402
 from mmakd.utils import load_config  # noqa: E402
 
@@ -130,6 +131,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--teacher-ckpts', nargs='+', default=[],
                         metavar='CKPT', help='more checkpoints of the same '
                         'teacher: their ensemble with CKPT is the last row')
+    parser.add_argument('--teacher', help='with several teachers '
+                        '(`model.teachers`): the one evaluated')
     parser.add_argument('--out', help='write the results as JSON here')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the Avatar draws (default: 0)')
@@ -173,12 +176,15 @@ def check_args(args: argparse.Namespace) -> torch.device:
 
 
 def load_distill_config(path: str,
-                        cfg_options: Optional[Dict] = None) -> Config:
+                        cfg_options: Optional[Dict] = None,
+                        teacher: Optional[str] = None) -> Config:
     """The config, with ``--cfg-options`` merged; it must distil.
 
     Args:
         path (str): CONFIG, a file or ``'package::path'``.
         cfg_options (dict, optional): ``--cfg-options``.
+        teacher (str, optional): ``--teacher``: of several teachers, the
+            one the config is read with.
 
     Raises:
         EvalAvatarsError: It does not exist, or has no ``model.teacher``,
@@ -191,6 +197,7 @@ def load_distill_config(path: str,
     cfg = load_config(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    select_teacher(cfg, teacher)
     model = cfg.get('model') or {}
     missing = [key for key in ('teacher', 'distiller') if key not in model]
     if missing:
@@ -346,7 +353,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         EvalAvatarsError: Bad input (checked before anything is evaluated).
     """
     device = check_args(args)
-    cfg = load_distill_config(args.config, args.cfg_options)
+    cfg = load_distill_config(args.config, args.cfg_options, args.teacher)
     torch.manual_seed(args.seed)
     teacher, scope = build_teacher(cfg, device)
     task_of(teacher)  # an unsupported head is refused before loading

@@ -44,10 +44,11 @@ from mmengine.model import BaseModel
 from mmrazor.models.algorithms import FpnTeacherDistill, SingleTeacherDistill
 from mmrazor.models.task_modules.recorder import (ModuleOutputsRecorder,
                                                   ParameterRecorder)
-from mmrazor.registry import MODELS, TASK_UTILS
+from mmrazor.registry import MODELS
 from torch import nn
 
 from ...utils.config import check_one_input_size, input_size_of
+from ...utils.recorders import recorder_class
 from .inherit import InheritFromTeacherMixin
 from .strict_teacher import load_teacher_checkpoint
 from .sub_models import build_sub_model, load_sub_config
@@ -111,12 +112,6 @@ def teacher_record(teacher: str, recorder: str) -> str:
     return f'{teacher}.{recorder}'
 
 
-def _recorder_class(cfg: Dict) -> type:
-    kind = cfg.get('type', '')
-    return TASK_UTILS.get(
-        kind if kind.endswith('Recorder') else kind + 'Recorder')
-
-
 def _teacher_recorders(teacher: str, recorders: Dict[str, Dict],
                        where: str) -> Dict[str, Dict]:
     """``recorders`` made for ``teacher``: names and module paths under it.
@@ -127,7 +122,7 @@ def _teacher_recorders(teacher: str, recorders: Dict[str, Dict],
     """
     made = {}
     for name, cfg in recorders.items():
-        kind = _recorder_class(cfg)
+        kind = recorder_class(cfg)
         if kind is None or not issubclass(
                 kind, (ModuleOutputsRecorder, ParameterRecorder)):
             raise ValueError(
