@@ -102,3 +102,21 @@ def test_digit_scenes_with_a_random_teacher(config, tmp_path, capsys):
     assert 'PROBLEM: the teacher is no better than a fresh one' in out
     assert 'receives' in out and "gradient norm" in out
     assert 'distill.akd_sigma' in out
+
+
+def test_each_of_several_teachers_is_checked(trained_teacher, capsys):
+    """tests/data/toy_multi_kd.py: the wide teacher trained, the narrow one
+    random; only the narrow one is reported."""
+    multi = osp.join(TESTS_DATA, 'toy_multi_kd.py')
+    code = tool.main([
+        multi, '--cfg-options', f'model.teachers.wide.ckpt={trained_teacher}'
+    ])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "teacher recorder 'narrow.logits' (ModuleOutputsRecorder of " \
+        "'narrow.head'): 1 call(s)" in out
+    assert 'PROBLEM: the teacher wide' not in out
+    assert 'PROBLEM: the teacher narrow is no better than a fresh one' in out
+    assert 'model.teachers.narrow.ckpt is wrong (it is None)' in out
+    assert tool.main([multi, '--teacher-ckpt', trained_teacher]) == 2
+    assert '--teacher-ckpt is for one teacher' in capsys.readouterr().err

@@ -25,7 +25,7 @@ import copy
 import itertools
 import math
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 # MMRazor 1.0.0 needs mmakd's fixes on torch 2.x before it is imported.
 import mmakd  # noqa: F401
@@ -37,6 +37,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmrazor.registry import MODELS
 
+from mmakd.models.algorithms.multi_teacher_distill import ENTRY_KEYS
 from mmakd.utils import load_config, resolve_cfg_paths
 
 #: A teacher whose loss is not below this share of a fresh model's is
@@ -72,19 +73,30 @@ def _task_loss(losses: Dict[str, torch.Tensor],
     return sum(total)
 
 
-def teacher_losses(model: torch.nn.Module, fresh: torch.nn.Module,
-                   batches: List[Dict]) -> Tuple[float, float]:
-    """Mean task loss of the loaded teacher and of a fresh one."""
-    means = []
-    for teacher in (model.teacher, fresh):
-        values = []
-        with torch.no_grad():
-            for batch in batches:
-                data = model.data_preprocessor(copy.deepcopy(batch), True)
-                values.append(float(_task_loss(teacher(
-                    data['inputs'], data['data_samples'], mode='loss'))))
-        means.append(sum(values) / len(values))
-    return means[0], means[1]
+def task_loss_of(model: torch.nn.Module, teacher: torch.nn.Module,
+                 batches: List[Dict]) -> float:
+    """Mean task loss of ``teacher`` on ``batches`` (preprocessed by the
+    distillation model's preprocessor)."""
+    values = []
+    with torch.no_grad():
+        for batch in batches:
+            data = model.data_preprocessor(copy.deepcopy(batch), True)
+            values.append(float(_task_loss(teacher(
+                data['inputs'], data['data_samples'], mode='loss'))))
+    return sum(values) / len(values)
+
+
+def teachers_of(model: torch.nn.Module, cfg
+                ) -> List[Tuple[str, torch.nn.Module, Dict, Tuple[str, Any]]]:
+    """(name, loaded teacher, its model config, (its checkpoint's key,
+    value)) of the teacher, or of each of several (``model.teachers``)."""
+    if 'teachers' not in cfg.model:
+        return [('teacher', model.teacher, cfg.model.teacher,
+                 ('model.teacher_ckpt', cfg.model.get('teacher_ckpt')))]
+    return [(f'teacher {name}', model.teacher[name],
+             {k: v for k, v in entry.items() if k not in ENTRY_KEYS},
+             (f'model.teachers.{name}.ckpt', entry.get('ckpt')))
+            for name, entry in cfg.model.teachers.items()]
 
 
 def _grad_norm(loss: torch.Tensor, params: List[torch.nn.Parameter]) -> float:
@@ -112,21 +124,21 @@ def check(cfg, batches: int) -> Tuple[List[str], List[str]]:
     # As the Runner does; a teacher loaded from teacher_ckpt is kept.
     model.init_weights()
     model.train()
-    fresh = MODELS.build(resolve_cfg_paths(copy.deepcopy(
-        cfg.model.teacher)))
-    fresh.init_weights()
-    fresh.eval()
     lines, problems = [], []
-
-    loaded, initial = teacher_losses(model, fresh, data)
-    lines.append(f'teacher task loss {loaded:.4g}, the same architecture '
-                 f'freshly initialised {initial:.4g} (mean of {len(data)} '
-                 'batches)')
-    if not loaded < UNTRAINED_RATIO * initial:
-        problems.append(
-            f'the teacher is no better than a fresh one ({loaded:.4g} vs '
-            f'{initial:.4g}): untrained, or model.teacher_ckpt is wrong '
-            f'(it is {cfg.model.get("teacher_ckpt")!r})')
+    for name, teacher, teacher_cfg, ckpt in teachers_of(model, cfg):
+        fresh = MODELS.build(resolve_cfg_paths(copy.deepcopy(teacher_cfg)))
+        fresh.init_weights()
+        fresh.eval()
+        loaded = task_loss_of(model, teacher, data)
+        initial = task_loss_of(model, fresh, data)
+        lines.append(f'{name} task loss {loaded:.4g}, the same '
+                     f'architecture freshly initialised {initial:.4g} (mean '
+                     f'of {len(data)} batches)')
+        if not loaded < UNTRAINED_RATIO * initial:
+            problems.append(
+                f'the {name} is no better than a fresh one ({loaded:.4g} vs '
+                f'{initial:.4g}): untrained, or {ckpt[0]} is wrong (it is '
+                f'{ckpt[1]!r})')
 
     batch = model.data_preprocessor(copy.deepcopy(data[0]), True)
     losses = model.loss(batch['inputs'], batch['data_samples'])
@@ -182,14 +194,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    if args.teacher_ckpt:
-        cfg.model.teacher_ckpt = args.teacher_ckpt
-    if 'distiller' not in cfg.get('model', {}) or 'teacher' not in cfg.model:
+    model = cfg.get('model', {})
+    if 'distiller' not in model or not {'teacher', 'teachers'} & set(model):
         print(f'check_distill.py: error: {args.config}: expected a '
-              'distillation config (model.teacher and model.distiller), but '
-              f'the model is {cfg.get("model", {}).get("type")!r}',
+              'distillation config (model.teacher or model.teachers, and '
+              f'model.distiller), but the model is {model.get("type")!r}',
               file=sys.stderr)
         return 2
+    if args.teacher_ckpt:
+        if 'teachers' in model:
+            print('check_distill.py: error: --teacher-ckpt is for one '
+                  'teacher; give each of several with --cfg-options '
+                  'model.teachers.<name>.ckpt=PATH', file=sys.stderr)
+            return 2
+        cfg.model.teacher_ckpt = args.teacher_ckpt
     lines, problems = check(cfg, args.batches)
     print('\n'.join(lines))
     for problem in problems:
