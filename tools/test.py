@@ -101,15 +101,22 @@ def evaluate(cfg: Config, out: Optional[str] = None) -> None:
 
 
 def skip_teacher_ckpt(cfg: Config) -> None:
-    """A distillation checkpoint holds its teacher: ``teacher_ckpt`` is not
-    loaded (so it need not exist where the model is tested)."""
+    """A distillation checkpoint holds its teachers: ``teacher_ckpt`` and
+    each ``teachers.<name>.ckpt`` are not loaded (so they need not exist
+    where the model is tested)."""
     model = cfg.get('model') or {}
-    if model.get('teacher_ckpt'):
-        print_log(
-            f'model.teacher_ckpt ({model.teacher_ckpt}) is not loaded: the '
-            'teacher comes from the tested checkpoint',
-            logger='current')
-        model.teacher_ckpt = None
+    keys = [('model.teacher_ckpt', model, 'teacher_ckpt')] + [
+        (f'model.teachers.{name}.ckpt', entry, 'ckpt')
+        for name, entry in (model.get('teachers') or {}).items()
+        if isinstance(entry, dict)
+    ]
+    for key, owner, field in keys:
+        if owner.get(field):
+            print_log(
+                f'{key} ({owner[field]}) is not loaded: the teacher comes '
+                'from the tested checkpoint',
+                logger='current')
+            owner[field] = None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -67,6 +67,21 @@ def test_resume_continues_the_multi_teacher_run(two_ranks, tmp_path):
     assert (work_dir / 'iter_6.pth').is_file()
 
 
+def test_test_py_evaluates_the_multi_teacher_checkpoint(two_ranks, tmp_path):
+    """tools/test.py: the teachers come from the tested checkpoint, their
+    ``ckpt`` (absent here) is not loaded; the student is evaluated."""
+    output = run_tool([
+        sys.executable, 'tools/test.py',
+        str(two_ranks / 'multi_ema.py'),
+        str(two_ranks / 'iter_4.pth'), '--work-dir',
+        str(tmp_path), '--cfg-options',
+        f'model.teachers.wide.ckpt={tmp_path / "absent.pth"}'
+    ])
+    assert 'model.teachers.wide.ckpt (' in output
+    assert 'is not loaded: the teacher comes from the tested' in output
+    assert 'toy/accuracy' in output
+
+
 @pytest.mark.slow
 def test_digit_scenes_three_teachers_train_and_export(data_root, tmp_path):
     """tools/train.py trains the 3-teacher AKD recipe (teachers of random
