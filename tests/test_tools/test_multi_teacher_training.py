@@ -121,4 +121,6 @@ def test_digit_scenes_three_teachers_train_and_export(data_root, tmp_path):
         torch.equal(v, source[f'architecture.{k}'])
         for k, v in exported.items())
     config = next(out.glob('*.py')).read_text()
-    assert 'teachers' not in config and 'DistillLossCheckHook' not in config
+    for distillation_only in ('teacher', 'DistillLossCheckHook',
+                              'AvatarStatsHook'):
+        assert distillation_only not in config, distillation_only

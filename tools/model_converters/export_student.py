@@ -35,7 +35,7 @@ import mmakd  # noqa: F401  (compat fixes, registries)
 from mmakd.utils import resolve_cfg_paths
 
 #: Top-level keys of a distillation config that only the distillation uses.
-DISTILL_ONLY_KEYS = ('teacher_ckpt', 'akd_hooks')
+DISTILL_ONLY_KEYS = ('teacher_ckpt', 'teacher_ckpts', 'akd_hooks')
 #: Hooks that act on a distiller: not in the student's own config.
 DISTILL_ONLY_HOOKS = ('DistillLossCheckHook', 'AvatarStatsHook',
                       'StopDistillHook')
