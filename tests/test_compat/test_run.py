@@ -107,8 +107,12 @@ import torch.distributed as dist
 dist.init_process_group('gloo')
 value = torch.tensor([dist.get_rank() + 1.0])
 dist.all_reduce(value)
-print('rank', dist.get_rank(), 'of', dist.get_world_size(), 'sum',
-      int(value), 'mmakd', 'mmakd' in sys.modules, sys.argv[1:])
+# One write per rank: the two ranks share the pipe, and print() writes
+# its arguments separately, so the lines could interleave.
+sys.stdout.write(f'rank {dist.get_rank()} of {dist.get_world_size()} sum '
+                 f"{int(value)} mmakd {'mmakd' in sys.modules} "
+                 f'{sys.argv[1:]}\\n')
+sys.stdout.flush()
 dist.destroy_process_group()
 '''
 
