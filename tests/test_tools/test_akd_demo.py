@@ -114,8 +114,8 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     # A second run reuses every trained model instead of training again.
     again = run_demo(*tiny, '--tasks', 'det').stdout
     assert 'training' not in again
-    # The teacher and each of the demo's students.
-    assert again.count('reusing') == 1 + len(akd_demo.DEMO_METHODS)
+    # The teacher and each of the quick demo's students.
+    assert again.count('reusing') == 1 + len(akd_demo.QUICK_METHODS)
 
 
 @pytest.mark.slow
@@ -185,8 +185,12 @@ def test_study_and_ablation_choose_their_methods_seeds_and_budgets():
         'CWD + AKD (p=0.3)', 'CWD + AKD (no sigma)'
     ]
     assert akd_demo._default_methods(det, akd_demo.parse_args([])) == [
-        'no KD', 'CWD', 'CWD + AKD'
+        'no KD', 'CWD', 'CWD + AKD', 'CWD (inherit)'
     ]
+    # make demo-quick stays as it was.
+    assert akd_demo._default_methods(
+        det, akd_demo.parse_args(['--quick'])) == [
+            'no KD', 'CWD', 'CWD + AKD']
 
 
 def test_a_task_refuses_study_methods_it_does_not_have():
@@ -248,8 +252,11 @@ def test_each_akd_variant_changes_its_one_setting(task):
         'CWD + AKD (release)': dict(uncertainty='release'),
         'CWD + AKD (expected sigma)': dict(sigma='expected'),
     }
+    # 'official' changes the form of its standardisation; '3 teachers' the
+    # teachers (test_three_teacher_methods_are_the_one_teacher_ones_...).
     variants = [m for m in akd_demo.TASKS[task].methods
-                if m.startswith('CWD + AKD (') and m != 'CWD + AKD (official)']
+                if m.startswith('CWD + AKD (') and m not in (
+                    'CWD + AKD (official)', 'CWD + AKD (3 teachers)')]
     assert sorted(changed) == sorted(variants)
     assert set(akd_demo.TASKS[task].ablation) <= set(changed)
     for method, change in changed.items():
@@ -465,19 +472,29 @@ def _args(tmp_path, *argv):
                                          ('det', 'CWD + AKD (p=0.05)'),
                                          ('det', 'MasKD tokens'),
                                          ('det', 'MasKD + AKD'),
-                                         ('seg', 'CWD + AKD (N=4)')])
+                                         ('seg', 'CWD + AKD (N=4)'),
+                                         ('det', 'CWD (3 teachers)'),
+                                         ('seg', 'CWD + AKD (3 teachers)'),
+                                         ('det', 'CWD (inherit)'),
+                                         ('seg', 'CWD (inherit)'),
+                                         ('seg', 'teacher seed 2')])
 def test_a_run_is_a_train_py_command_of_its_config_and_overrides(
         tmp_path, monkeypatch, task, method):
     """tools/train.py makes of the command the config that the overrides,
-    merged into it, make: the schedule, data, seed, method, teacher and
-    MasKD's tokens."""
+    merged into it, make: the schedule, data, seed, method, teacher (or
+    teachers) and MasKD's tokens."""
     args = _args(tmp_path, '--iters', '100', '--teacher-iters', '60',
                  '--tokens-iters', '40')
     task = akd_demo.TASKS[task]
     ckpt = str(tmp_path / 'teacher' / 'iter_60.pth') if method else None
     tokens = str(tmp_path / 'tokens' / 'iter_40.pth')
+    others = {f'teacher_seed{seed}': str(tmp_path / f'teacher{seed}' /
+                                         'iter_60.pth') for seed in (1, 2)}
     if method is None:
         run = akd_demo._plan(task, ['CWD'], args)[0]
+        made_from = {}
+    elif method == 'teacher seed 2':
+        run = akd_demo._plan(task, ['CWD (3 teachers)'], args)[2]
         made_from = {}
     elif method == 'MasKD tokens':
         run = akd_demo._plan(task, ['MasKD'], args)[1]
@@ -486,6 +503,8 @@ def test_a_run_is_a_train_py_command_of_its_config_and_overrides(
         run = akd_demo._plan(task, [method], args)[-1]
         made_from = dict(teacher=ckpt, tokens=tokens) \
             if run.needs_tokens else dict(teacher=ckpt)
+        if run.teacher_seeds:
+            made_from.update(others)
     config, overrides = akd_demo._config_and_overrides(run, made_from,
                                                        args.data_root)
     command = train_process.train_command(config, run.work_dir, overrides)
@@ -502,17 +521,31 @@ def test_a_run_is_a_train_py_command_of_its_config_and_overrides(
     assert cfg.train_cfg.max_iters == iters
     assert cfg.param_scheduler == akd_demo._schedule_overrides(
         full, iters)['param_scheduler'] != full.param_scheduler
-    assert cfg.randomness == dict(seed=0)
+    assert cfg.randomness == dict(seed=run.seed)
     root = str(tmp_path / 'data') + '/'
     assert cfg.train_dataloader.dataset.data_root == root
     assert cfg.val_dataloader.dataset.data_root == root
     if task.name == 'det':
         assert cfg.val_evaluator.ann_file == \
             root + 'annotations/instances_val.json'
-    if method:
+    if method == 'teacher seed 2':
+        assert run.role == 'teacher' and run.seed == 2
+        assert run.work_dir == osp.join(str(tmp_path / 'work'), 'seg',
+                                        'teacher_60i_seed2')
+    if method and '3 teachers' in method:
+        # t0 is the demo's teacher, t<k> the one trained with seed k.
+        assert run.teacher_seeds == (1, 2)
+        expected = dict(t0=ckpt, t1=others['teacher_seed1'],
+                        t2=others['teacher_seed2'])
+        assert {name: teacher.ckpt for name, teacher in
+                cfg.model.teachers.items()} == expected
+        assert cfg.teacher_ckpts == expected and cfg.teacher_ckpt == ckpt
+    elif method and method != 'teacher seed 2':
+        assert not run.teacher_seeds
         assert cfg.model.teacher_ckpt == cfg.teacher_ckpt == ckpt
     else:
         assert 'teacher_ckpt' not in cfg.model
+    assert cfg.model.get('inherit', False) == (method == 'CWD (inherit)')
     if method == 'MasKD + AKD':
         assert run.needs_tokens and cfg.tokens_ckpt == tokens
         losses = cfg.model.distiller.distill_losses.values()
@@ -554,13 +587,17 @@ argv = sys.argv[1:]
 work_dir = argv[argv.index('--work-dir') + 1]
 options = dict(o.split('=', 1) for o in argv[argv.index('--cfg-options') + 1:])
 iters = int(options['train_cfg.max_iters'])
+# 0.5, plus 0.01 a seed, 0.05 with three teachers, 0.02 inheriting.
+metric = 0.5 + 0.01 * int(options['randomness.seed']) + 0.05 * (
+    'model.teachers.t2.ckpt' in options) + 0.02 * ('model.inherit' in options)
 print('mmengine - INFO - a fake run')
 print('a warning', file=sys.stderr)
 log_dir = os.path.join(work_dir, time.strftime('%Y%m%d_%H%M%S'), 'vis_data')
 os.makedirs(log_dir)
 with open(os.path.join(log_dir, 'scalars.json'), 'w') as f:
     for record in (dict(step=1, loss=1.0, time=0.25),
-                   {'step': iters, 'coco/bbox_mAP': 0.5, 'mIoU': 50.0}):
+                   {'step': iters, 'coco/bbox_mAP': round(metric, 3),
+                    'mIoU': round(100 * metric, 2)}):
         f.write(json.dumps(record) + '\\n')
 ckpt = os.path.join(work_dir, f'iter_{iters}.pth')
 open(ckpt, 'w').close()
@@ -596,8 +633,11 @@ def test_a_failed_run_is_reported_and_the_other_runs_go_on(
                 *argv[argv.index(train_process.TRAIN_PY) + 1:]]
 
     monkeypatch.setattr(train_process, 'train_command', command)
+    # The methods of make demo-quick (without the default run's evaluation
+    # of the Avatars and CWD (inherit)).
     args = ('--iters', '2', '--teacher-iters', '2', '--work-dir',
-            str(tmp_path / 'work'), '--data-root', str(tmp_path / 'data'))
+            str(tmp_path / 'work'), '--data-root', str(tmp_path / 'data'),
+            '--methods', *akd_demo.QUICK_METHODS)
     assert akd_demo.main(list(args)) == 1
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -638,12 +678,43 @@ def test_a_failed_run_is_reported_and_the_other_runs_go_on(
     assert '| CWD | 0.500 | 0.250 | 1 |' in again
 
 
+#: A stand-in for eval_avatars.py: the teacher at 0.6 (60 mIoU), each
+#: Avatar row 0.01 lower, the teachers' ensemble 0.05 higher; it prints how
+#: many intra-op threads it was given.
+FAKE_EVAL_PY = """
+import json, os, sys
+argv = sys.argv[1:]
+ckpts = argv[argv.index('--teacher-ckpts') + 1:] \\
+    if '--teacher-ckpts' in argv else []
+ckpts = ckpts[:next((i for i, a in enumerate(ckpts) if a.startswith('--')),
+                    len(ckpts))]
+sizes = argv[argv.index('--num-avatars') + 1:argv.index('--seed')]
+rows = [('teacher', 1, 0.6), ('1 Avatar', 1, 0.59)] + [
+    (f'{n}-Avatar ensemble', int(n), 0.59) for n in sizes]
+if ckpts:
+    rows.append((f'teacher ensemble ({len(ckpts) + 1})', len(ckpts) + 1,
+                 0.65))
+print('a fake evaluation; OMP_NUM_THREADS', os.environ.get('OMP_NUM_THREADS'))
+with open(argv[argv.index('--out') + 1], 'w') as f:
+    json.dump(dict(config=argv[0], checkpoint=argv[1], teacher_ckpts=ckpts,
+                   points=dict(fpn='neck'), seed=int(argv[argv.index(
+                       '--seed') + 1]), samples=8,
+                   perturbation=[dict(type='ElementDropout', p=0.1)],
+                   rows=[dict(model=m, members=k, seconds=0.5 * k, metrics={
+                       'coco/bbox_mAP': v, 'mIoU': 100 * v})
+                         for m, k, v in rows]), f)
+"""
+
+
 def _fake_runs(tmp_path, monkeypatch, fail: str = '') -> dict:
-    """Every run is the stand-in for tools/train.py (a run whose work dir
-    starts with ``fail`` exits 3); returns each run's overrides, by the
+    """Every run is the stand-in for tools/train.py, every evaluation that
+    for eval_avatars.py (a run whose work dir starts with ``fail`` exits
+    3); returns each run's overrides (an evaluation's command), by the
     name of its work dir."""
     fake = tmp_path / 'fake_train.py'
     fake.write_text(FAKE_TRAIN_PY)
+    fake_eval = tmp_path / 'fake_eval.py'
+    fake_eval.write_text(FAKE_EVAL_PY)
     (tmp_path / 'data').mkdir(exist_ok=True)
     (tmp_path / 'data' / 'meta.json').write_text('{}')  # no data made
     made = {}
@@ -657,7 +728,18 @@ def _fake_runs(tmp_path, monkeypatch, fail: str = '') -> dict:
         return [sys.executable, str(fake),
                 *argv[argv.index(train_process.TRAIN_PY) + 1:]]
 
+    real_eval = train_process.eval_avatars_command
+
+    def eval_command(*args, **kwargs):
+        argv = real_eval(*args, **kwargs)
+        made[osp.basename(args[1])] = argv
+        if fail and osp.basename(args[1]).startswith(fail):
+            return [sys.executable, '-c', 'import sys; sys.exit(3)']
+        return [sys.executable, str(fake_eval),
+                *argv[argv.index(train_process.EVAL_AVATARS) + 1:]]
+
     monkeypatch.setattr(train_process, 'train_command', command)
+    monkeypatch.setattr(train_process, 'eval_avatars_command', eval_command)
     return made
 
 
@@ -721,3 +803,402 @@ def test_curves_give_each_of_many_methods_its_own_colour(
     *methods, teacher = ax.get_lines()
     assert len(methods) == len(results)
     assert len({line.get_color() for line in methods}) == len(results)
+
+
+def test_teachers_study_chooses_its_methods_seeds_and_budgets():
+    for other in ('--study', '--ablation'):
+        with pytest.raises(SystemExit):
+            akd_demo.parse_args(['--teachers-study', other])
+    det, seg = akd_demo.TASKS['det'], akd_demo.TASKS['seg']
+    args = akd_demo.parse_args(['--teachers-study'])
+    assert args.seeds == [0, 1, 2]
+    assert args.teacher_iters == akd_demo.TEACHER_ITERS == 600
+    # The README study's budgets.
+    assert akd_demo.student_iters(det, args) == 300
+    assert akd_demo.student_iters(seg, args) == 900
+    for task in (det, seg):
+        assert akd_demo._default_methods(task, args) == [
+            'CWD', 'CWD (3 teachers)', 'CWD + AKD', 'CWD + AKD (3 teachers)',
+            'CWD (inherit)'
+        ]
+
+
+@pytest.mark.parametrize('task', ['det', 'seg'])
+def test_three_teacher_methods_are_the_one_teacher_ones_from_three(task):
+    """'CWD (3 teachers)' and 'CWD + AKD (3 teachers)' distil from teachers
+    t0, t1, t2 (seeds 0, 1, 2) with CWD's losses at a third of the weight;
+    the AKD one in the paper's form, as 'CWD + AKD'. 'CWD (inherit)' is
+    CWD with the option set."""
+    methods = akd_demo.TASKS[task].methods
+
+    def cfg_of(method):
+        config, overrides = methods[method]
+        cfg = Config.fromfile(config)
+        cfg.merge_from_dict(overrides)
+        return cfg
+
+    for method, one in (('CWD (3 teachers)', 'CWD'),
+                        ('CWD + AKD (3 teachers)', 'CWD + AKD')):
+        many, single = cfg_of(method), cfg_of(one)
+        assert list(many.model.teachers) == ['t0', 't1', 't2']
+        assert akd_demo.other_teachers(methods[method][0]) == (1, 2)
+        assert many.model.distiller.type == single.model.distiller.type
+        assert many.model.distiller.get('uncertainty') == \
+            single.model.distiller.get('uncertainty')
+        weights = [loss.loss_weight for loss in
+                   many.model.distiller.distill_losses.values()]
+        (weight, ) = {loss.loss_weight for loss in
+                      single.model.distiller.distill_losses.values()}
+        assert weights == pytest.approx([weight / 3] * len(weights))
+        assert len(weights) == 3 * len(single.model.distiller.distill_losses)
+    assert cfg_of('CWD + AKD (3 teachers)').model.distiller.uncertainty == \
+        'paper'
+    inherit, cwd = cfg_of('CWD (inherit)'), cfg_of('CWD')
+    assert inherit.model.pop('inherit') is True
+    assert inherit.to_dict() == cwd.to_dict()
+    assert akd_demo.other_teachers(methods['CWD'][0]) == ()
+    with pytest.raises(ValueError, match="teacher t<k> as the teacher "
+                       "trained with seed k, but got the name 'big'"):
+        akd_demo.teacher_seeds(dict(t0={}, big={}))
+
+
+def _roles(plan):
+    return [(run.role, run.method, run.seed, run.teacher_seeds)
+            for run in plan]
+
+
+def test_teachers_study_plans_two_more_teachers_their_evaluation_and_students(
+        tmp_path):
+    args = _args(tmp_path, '--teachers-study', '--seeds', '0', '1')
+    det = akd_demo.TASKS['det']
+    plan = akd_demo._plan(det, akd_demo._default_methods(det, args), args)
+    three = (1, 2)
+    assert _roles(plan) == [
+        ('teacher', None, 0, ()), ('teacher', None, 1, ()),
+        ('teacher', None, 2, ()), ('avatars', None, 0, three)
+    ] + [(role, method, seed, three if '3 teachers' in method else ())
+         for seed in (0, 1) for role, method in (
+             ('student', 'CWD'), ('student', 'CWD (3 teachers)'),
+             ('student', 'CWD + AKD'), ('student', 'CWD + AKD (3 teachers)'),
+             ('student', 'CWD (inherit)'))]
+    work = str(tmp_path / 'work')
+    # The other teachers beside the demo's, trained as long; the students
+    # and the evaluation in the demo's teacher's folder.
+    assert [run.work_dir for run in plan[:4]] == [
+        osp.join(work, 'det', 'teacher_600i'),
+        osp.join(work, 'det', 'teacher_600i_seed1'),
+        osp.join(work, 'det', 'teacher_600i_seed2'),
+        osp.join(work, 'det', 'teacher_600i', 'eval_avatars_3_teachers')
+    ]
+    assert {run.iters for run in plan[:3]} == {600}
+    assert plan[3].iters == 0 and plan[3].config == det.methods['CWD + AKD']
+    assert plan[5].work_dir == osp.join(work, 'det', 'teacher_600i',
+                                        'cwd_3_teachers_300i_seed0')
+    # make demo: the Avatars evaluated with the demo's teacher only, and
+    # CWD (inherit); no other teacher.
+    args = _args(tmp_path)
+    plan = akd_demo._plan(det, akd_demo._default_methods(det, args), args)
+    assert _roles(plan) == [('teacher', None, 0, ()),
+                            ('avatars', None, 0, ())] + [
+        ('student', method, 0, ()) for method in
+        ('no KD', 'CWD', 'CWD + AKD', 'CWD (inherit)')]
+    assert plan[1].work_dir == osp.join(work, 'det', 'teacher_600i',
+                                        'eval_avatars')
+    # make demo-quick and chosen methods: as before, with no evaluation;
+    # a chosen 3-teacher method brings its teachers.
+    for argv, methods in ((['--quick'], akd_demo.QUICK_METHODS),
+                          (['--methods', 'CWD'], ['CWD']),
+                          (['--study'], det.study)):
+        args = _args(tmp_path, *argv)
+        plan = akd_demo._plan(det, akd_demo._default_methods(det, args)
+                              if argv != ['--methods', 'CWD'] else methods,
+                              args)
+        assert 'avatars' not in [run.role for run in plan], argv
+        assert [run.seed for run in plan if run.role == 'teacher'] == [0]
+    args = _args(tmp_path, '--methods', 'CWD + AKD (3 teachers)')
+    plan = akd_demo._plan(det, args.methods, args)
+    assert _roles(plan) == [('teacher', None, 0, ()), ('teacher', None, 1, ()),
+                            ('teacher', None, 2, ()),
+                            ('student', 'CWD + AKD (3 teachers)', 0, three)]
+
+
+def _load_eval_avatars():
+    """tools/analysis_tools/eval_avatars.py as a module."""
+    spec = importlib.util.spec_from_file_location(
+        'akd_demo_test_eval_avatars', train_process.EVAL_AVATARS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('task,study', [('det', True), ('seg', False)])
+def test_the_evaluation_is_an_eval_avatars_command(tmp_path, task, study):
+    """eval_avatars.py reads of the command: the CWD + AKD config on the
+    demo's data, the teacher, ensembles of 4 and 8, seed 0, the results in
+    the evaluation's folder and, in the study, the other teachers."""
+    args = _args(tmp_path, *(['--teachers-study'] if study else []))
+    task = akd_demo.TASKS[task]
+    (run, ) = [run for run in akd_demo._plan(
+        task, akd_demo._default_methods(task, args), args)
+        if run.role == 'avatars']
+    made_from = {'teacher': '/t/iter_600.pth',
+                 'teacher_seed1': '/t1/iter_600.pth',
+                 'teacher_seed2': '/t2/iter_600.pth'}
+    command = akd_demo._eval_command(run, made_from, args.data_root)
+    assert command[:len(train_process.PYTHON_OPTIONS) + 2] == [
+        sys.executable, *train_process.PYTHON_OPTIONS,
+        train_process.EVAL_AVATARS]
+    tool = _load_eval_avatars()
+    parsed = tool.parse_args(command[len(train_process.PYTHON_OPTIONS) + 2:])
+    config, overrides = task.methods['CWD + AKD']
+    assert (parsed.config, parsed.checkpoint) == (config, '/t/iter_600.pth')
+    assert parsed.teacher_ckpts == (['/t1/iter_600.pth', '/t2/iter_600.pth']
+                                    if study else [])
+    assert parsed.num_avatars == [4, 8] and parsed.seed == 0
+    assert parsed.out == osp.join(run.work_dir, 'eval_avatars.json')
+    cfg = tool.load_distill_config(parsed.config, parsed.cfg_options)
+    root = str(tmp_path / 'data') + '/'
+    assert cfg.val_dataloader.dataset.data_root == root
+    if task.name == 'det':
+        assert cfg.val_evaluator.ann_file == \
+            root + 'annotations/instances_val.json'
+    assert cfg.model.distiller.uncertainty == overrides[
+        'model.distiller.uncertainty']
+    # The distiller's default Avatars: element dropout, p = 0.1.
+    generator = tool.build_generator(
+        cfg.model.distiller.get('avatar_generator'), parsed.perturbation,
+        parsed.strength)
+    assert tool.perturbation_cfg(generator) == [
+        dict(type='ElementDropout', p=0.1)]
+
+
+def _teachers_args(work_dir, *extra) -> list:
+    return ['--teachers-study', '--tasks', 'det', '--seeds', '0', '1',
+            '--iters', '2', '--teacher-iters', '2', '--work-dir',
+            str(work_dir), '--data-root', str(work_dir.parent / 'data'),
+            *extra]
+
+
+def test_teachers_study_passes_each_run_its_teachers_and_reuses_them(
+        tmp_path, monkeypatch, capsys):
+    made = _fake_runs(tmp_path, monkeypatch)
+    argv = _teachers_args(tmp_path / 'work')
+    assert akd_demo.main(argv) == 0
+    out = capsys.readouterr().out
+    det = akd_demo.TASKS['det']
+    args = akd_demo.parse_args(argv)
+    dirs = [akd_demo._teacher_dir(det, args, seed) for seed in (0, 1, 2)]
+    ckpts = [osp.join(d, 'iter_2.pth') for d in dirs]
+    for seed in (1, 2):
+        assert made[f'teacher_2i_seed{seed}']['randomness.seed'] == seed
+        assert 'model.teacher_ckpt' not in made[f'teacher_2i_seed{seed}']
+    for seed in (0, 1):
+        student = made[f'cwd+akd_3_teachers_2i_seed{seed}']
+        assert [student[f'model.teachers.t{k}.ckpt'] for k in range(3)] == \
+            ckpts
+        assert student['randomness.seed'] == seed
+        assert not any(key.startswith('model.teachers') for key in
+                       made[f'cwd+akd_2i_seed{seed}'])
+        assert made[f'cwd_inherit_2i_seed{seed}']['model.inherit'] is True
+    evaluation = made['eval_avatars_3_teachers']
+    at = evaluation.index('--teacher-ckpts')
+    assert evaluation[3 + len(train_process.PYTHON_OPTIONS)] == ckpts[0]
+    assert evaluation[at + 1:at + 3] == ckpts[1:]
+    log = osp.join(dirs[0], 'eval_avatars_3_teachers', 'console.log')
+    # Its command first, then its output: one intra-op thread.
+    assert open(log).read().splitlines()[1] == \
+        'a fake evaluation; OMP_NUM_THREADS 1'
+    lines = [line for line in out.splitlines()
+             if line.startswith('[akd_demo') and ' det ' in line]
+    assert len(lines) == 4 + 2 * 5
+    assert ' det 2/14 teacher (retinanet_r18-w32_fpn_1500i_digit-scenes.py, '\
+        'seed 1): training 2 iterations' in lines[1]
+    assert ' det 4/14 the teacher and its Avatars as inference models (1, 4 '\
+        'and 8 Avatars, 3 teachers): evaluating ... mAP: teacher 0.600, 1 '\
+        'Avatar 0.590, 4-Avatar ensemble 0.590, 8-Avatar ensemble 0.590, '\
+        'teacher ensemble (3) 0.650' in lines[3]
+    # The tables: the students against CWD, seed by seed (+0.05 with three
+    # teachers, +0.02 inheriting), and the teachers as inference models.
+    assert '| det | mAP (mean ± std) | per seed | minus CWD, paired (mean ± '\
+        'std) | above CWD | s/iter | runs |' in out
+    assert '| teacher (seed 1) | 0.510 | | | | 0.250 | 1 |' in out
+    assert '| teacher (seed 2) | 0.520 | | | | 0.250 | 1 |' in out
+    assert '| CWD | 0.505 ± 0.007 | 0.500, 0.510 |  |  | 0.250 | 2 |' in out
+    assert '| CWD (3 teachers) | 0.555 ± 0.007 | 0.550, 0.560 | +0.050 ± '\
+        '0.000 | 2/2 |' in out
+    assert '| CWD + AKD | 0.505 ± 0.007 | 0.500, 0.510 | +0.000 ± 0.000 | '\
+        '0/2 |' in out
+    assert '| CWD + AKD (3 teachers) | 0.555 ± 0.007 | 0.550, 0.560 | '\
+        '+0.050 ± 0.000 | 2/2 |' in out
+    assert '| CWD (inherit) | 0.525 ± 0.007 | 0.520, 0.530 | +0.020 ± '\
+        '0.000 | 2/2 |' in out
+    assert '| det: inference | mAP | minus teacher | members | seconds |' \
+        in out
+    assert '| 8-Avatar ensemble | 0.590 | -0.010 | 8 | 4.00 |' in out
+    assert '| teacher ensemble (3) | 0.650 | +0.050 | 3 | 1.50 |' in out
+    written = (tmp_path / 'work' / 'results_teachers.md').read_text()
+    assert written.strip() in out
+    # A second study reuses every run and the evaluation.
+    made.clear()
+    assert akd_demo.main(argv) == 0
+    assert made == {} and capsys.readouterr().out.count('reusing') == 14
+    # A teacher of seed 1 trained again (another file time): what it made
+    # is made again, the rest reused.
+    os.utime(ckpts[1], (1, 1))
+    assert akd_demo.main(argv) == 0
+    assert sorted(made) == sorted(
+        ['eval_avatars_3_teachers'] +
+        [f'{m}_3_teachers_2i_seed{s}' for m in ('cwd', 'cwd+akd')
+         for s in (0, 1)])
+    capsys.readouterr()
+    # make demo's evaluation (the demo's teacher only) is its own.
+    made.clear()
+    assert akd_demo.main(argv[1:4] + ['0'] + argv[6:]) == 0
+    assert sorted(made) == ['eval_avatars', 'no_kd_2i_seed0']
+    out = capsys.readouterr().out
+    assert '| det | mAP | s/iter | runs |' in out
+    assert '| CWD (inherit) | 0.520 | 0.250 | 1 |' in out
+    assert '| 8-Avatar ensemble | 0.590 | -0.010 | 8 | 4.00 |' in out
+    assert 'teacher ensemble' not in out
+
+
+def test_without_a_teacher_of_another_seed_its_runs_are_skipped(
+        tmp_path, monkeypatch, capsys):
+    made = _fake_runs(tmp_path, monkeypatch, fail='teacher_2i_seed2')
+    assert akd_demo.main(_teachers_args(tmp_path / 'work')) == 1
+    out = capsys.readouterr().out
+    assert 'CWD (3 teachers), seed 0: skipped, its teacher of seed 2 ' \
+        'failed' in out
+    assert 'the teacher and its Avatars as inference models (1, 4 and 8 ' \
+        'Avatars, 3 teachers): skipped, its teacher of seed 2 failed' in out
+    assert not any('3_teachers' in name for name in made)
+    assert '| CWD (inherit) | 0.525 ± 0.007 |' in out
+    assert '(3 teachers) |' not in out and ': inference |' not in out
+    assert '| teacher (seed 1) | 0.510 |' in out
+
+
+def test_an_evaluation_that_fails_is_reported_and_the_students_go_on(
+        tmp_path, monkeypatch, capsys):
+    _fake_runs(tmp_path, monkeypatch, fail='eval_avatars')
+    work = tmp_path / 'work'
+    assert akd_demo.main(['--tasks', 'seg', '--iters', '2',
+                          '--teacher-iters', '2', '--work-dir', str(work),
+                          '--data-root', str(tmp_path / 'data')]) == 1
+    out = capsys.readouterr().out
+    log = work / 'seg' / 'teacher_2i' / 'eval_avatars' / 'console.log'
+    assert f'failed (exit status 3); its full output: {log}' in out
+    assert '| CWD (inherit) | 52.000 | 0.250 | 1 |' in out
+    assert ': inference |' not in out
+
+
+def test_the_avatars_table_gives_each_model_against_the_teacher():
+    seg = akd_demo.TASKS['seg']
+    text = akd_demo_report.avatars_table(seg, dict(
+        rows=[dict(model='teacher', members=1, metric=67.25, seconds=2.0),
+              dict(model='1 Avatar', members=1, metric=66.0, seconds=2.1),
+              dict(model='4-Avatar ensemble', members=4, metric=67.5,
+                   seconds=8.25)],
+        samples=300, perturbation=[dict(type='ElementDropout', p=0.1)],
+        points=dict(logits='decode_head.conv_seg'), seed=0,
+        config='akd-cwd_logits.py'))
+    assert text.splitlines()[:5] == [
+        '| seg: inference | mIoU | minus teacher | members | seconds |',
+        '|---|---|---|---|---|',
+        '| teacher | 67.250 |  | 1 | 2.00 |',
+        '| 1 Avatar | 66.000 | -1.250 | 1 | 2.10 |',
+        '| 4-Avatar ensemble | 67.500 | +0.250 | 4 | 8.25 |']
+    assert '(type=ElementDropout, p=0.1 at decode_head.conv_seg, draws of ' \
+        'seed 0, as in akd-cwd_logits.py)' in text
+    assert '300 validation samples' in text
+
+
+def test_time_left_counts_evaluations_once_one_is_timed(tmp_path):
+    det, seg = akd_demo.TASKS['det'], akd_demo.TASKS['seg']
+    plan = [
+        akd_demo.Run(det, None, 0, 100, str(tmp_path / 't'), role='teacher'),
+        akd_demo.Run(det, None, 0, 0, str(tmp_path / 'e'), role='avatars'),
+        akd_demo.Run(det, 'CWD', 0, 100, str(tmp_path / 's')),
+        akd_demo.Run(seg, None, 0, 0, str(tmp_path / 'e2'), role='avatars'),
+    ]
+    progress = akd_demo.Progress(plan, verbose=False)
+    progress.begin('teacher')
+    progress._started -= 60  # 0.6 s/iter
+    progress.end('done', trained=True)
+    assert progress.time_left() == \
+        'about 1.0 min left (+ 2 evaluations not timed yet)'
+    progress.begin('evaluation')
+    progress._started -= 30
+    progress.end('done', trained=True)
+    # 60 s of training, 30 s for the other evaluation.
+    assert progress.time_left() == 'about 1.5 min left'
+    progress.begin('student')
+    progress.end('done', trained=True)
+    assert progress.time_left() == 'about 30 s left'
+
+
+def test_slugs_of_the_new_methods(tmp_path):
+    args = _args(tmp_path, '--teachers-study')
+    seg = akd_demo.TASKS['seg']
+    assert [osp.basename(akd_demo._student_dir(seg, m, 1, args))
+            for m in seg.teachers_study] == [
+        'cwd_900i_seed1', 'cwd_3_teachers_900i_seed1', 'cwd+akd_900i_seed1',
+        'cwd+akd_3_teachers_900i_seed1', 'cwd_inherit_900i_seed1']
+
+
+@pytest.mark.slow
+def test_teachers_study_runs_end_to_end(tmp_path):
+    """Three teachers, eval_avatars.py on them and the five students, each a
+    real process on tiny data: the 3-teacher students load the three
+    teachers the demo trained, CWD (inherit) copies the teacher's neck and
+    head."""
+    work_dir = tmp_path / 'work'
+    out = run_demo('--teachers-study', '--tasks', 'det', '--seeds', '0',
+                   '--iters', '2', '--teacher-iters', '2', '--work-dir',
+                   str(work_dir), '--data-root', str(tmp_path / 'data'),
+                   '--num-scenes', '24', '8').stdout
+    teacher_dir = work_dir / 'det' / 'teacher_2i'
+    ckpts = [json.loads((work_dir / 'det' / name / 'result.json').read_text())
+             ['checkpoint'] for name in ('teacher_2i', 'teacher_2i_seed1',
+                                         'teacher_2i_seed2')]
+    assert len(set(ckpts)) == 3 and all(map(osp.exists, ckpts))
+    results = json.loads((teacher_dir / 'eval_avatars_3_teachers' /
+                          'eval_avatars.json').read_text())
+    assert [row['model'] for row in results['rows']] == [
+        'teacher', '1 Avatar', '4-Avatar ensemble', '8-Avatar ensemble',
+        'teacher ensemble (3)']
+    assert results['checkpoint'] == ckpts[0]
+    assert results['teacher_ckpts'] == ckpts[1:]
+    assert '| det: inference | mAP | minus teacher |' in out
+    log = (teacher_dir / 'cwd+akd_3_teachers_2i_seed0' /
+           'console.log').read_text()
+    first = shlex.split(log.split('\n', 1)[0])
+    for k, ckpt in enumerate(ckpts):
+        assert f'model.teachers.t{k}.ckpt={ckpt}' in first
+    assert 'akd_spread' in log
+    log = (teacher_dir / 'cwd_inherit_2i_seed0' / 'console.log').read_text()
+    assert re.search(r'inherit: copied \d+ tensors', log)
+    for method in ('CWD', 'CWD (3 teachers)', 'CWD + AKD',
+                   'CWD + AKD (3 teachers)', 'CWD (inherit)'):
+        assert out.count(f'| {method} |') == 1, out
+
+
+@pytest.mark.slow
+def test_make_demo_evaluates_the_avatars_end_to_end(tmp_path):
+    """The default run (not --quick) on tiny data, segmentation: the
+    teacher, eval_avatars.py (teacher, 1, 4 and 8 Avatars, no other
+    teacher) and the four students."""
+    work_dir = tmp_path / 'work'
+    out = run_demo('--tasks', 'seg', '--iters', '2', '--teacher-iters', '2',
+                   '--work-dir', str(work_dir), '--data-root',
+                   str(tmp_path / 'data'), '--num-scenes', '24', '8').stdout
+    assert not (work_dir / 'seg' / 'teacher_2i_seed1').exists()
+    results = json.loads((work_dir / 'seg' / 'teacher_2i' / 'eval_avatars' /
+                          'eval_avatars.json').read_text())
+    assert [row['model'] for row in results['rows']] == [
+        'teacher', '1 Avatar', '4-Avatar ensemble', '8-Avatar ensemble']
+    assert results['points'] == dict(logits='decode_head.conv_seg')
+    assert '| seg: inference | mIoU | minus teacher |' in out
+    assert '| CWD (inherit) |' in out
+    log = (work_dir / 'seg' / 'teacher_2i' / 'cwd_inherit_2i_seed0' /
+           'console.log').read_text()
+    assert re.search(r'inherit: copied \d+ tensors', log)

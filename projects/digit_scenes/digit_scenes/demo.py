@@ -5,7 +5,10 @@ here, no download), for detection (RetinaNet, mAP) and segmentation (PSPNet,
 mIoU): generate the data if missing, train the teacher (or reuse it), then
 train the student alone, with a base KD loss and with the same loss plus
 Avatars; evaluate each, print a table (metric and time per iteration) and
-plot the validation curves.
+plot the validation curves. The default run (not ``--quick``) also
+evaluates the teacher's Avatars as inference models (``eval_avatars.py``:
+the teacher, one Avatar, ensembles of 4 and 8) and trains CWD with the
+student's neck and head inherited from the teacher.
 
 Examples, from the repository root with it on ``PYTHONPATH``
 (projects/digit_scenes/README.md)::
@@ -19,6 +22,10 @@ Examples, from the repository root with it on ``PYTHONPATH``
         # iterations
     python projects/digit_scenes/tools/akd_demo.py --ablation
         # AKD's settings, seeds 0 1 2
+    python projects/digit_scenes/tools/akd_demo.py --teachers-study
+        # docs/study-teachers.md: two more teachers (seeds 1, 2), the
+        # Avatars and the teachers as inference ensembles, CWD from 1 or 3
+        # teachers with and without Avatars, and inheriting; seeds 0 1 2
     python projects/digit_scenes/tools/akd_demo.py --tasks det \
         --methods 'no KD' 'CWD + AKD'
 
@@ -45,8 +52,9 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 from . import train_process
 from .export import create_digit_scenes
 from .paths import REPO_ROOT
-from .report import plot, plot_stats, table
-from .tasks import DEMO_METHODS, TASKS, Task
+from .report import avatars_table, plot, plot_stats, table
+from .tasks import (AVATARS_METHOD, DEMO_METHODS, QUICK_METHODS, TASKS, Task,
+                    teacher_seeds)
 
 # Set before mmengine is first imported (by main(), with mmakd), which
 # warns.
@@ -64,6 +72,11 @@ QUICK_TEACHER_ITERS, QUICK_STUDENT_ITERS = 200, 100
 # MasKD's stage 1 (its Digit Scenes config's own schedule).
 TOKENS_ITERS, QUICK_TOKENS_ITERS = 300, 100
 DATA_ROOT = osp.join(REPO_ROOT, 'data', 'digit_scenes')
+#: The teacher's Avatars as inference models: the ensembles' sizes, and the
+#: seed of the draws (eval_avatars.py's).
+EVAL_NUM_AVATARS, EVAL_SEED = (4, 8), 0
+#: The extra teachers of ``--teachers-study`` (the demo's has seed 0).
+EXTRA_TEACHER_SEEDS = (1, 2)
 #: Each run's command and full output, in its work dir.
 RUN_LOG = 'console.log'
 
@@ -77,9 +90,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tasks', nargs='+', choices=list(TASKS),
                         default=list(TASKS))
     parser.add_argument('--methods', nargs='+', help='default: '
-                        f'{DEMO_METHODS}; --study: all of each task')
+                        f'{DEMO_METHODS} ({QUICK_METHODS} with --quick); '
+                        '--study, --ablation, --teachers-study: theirs')
     parser.add_argument('--seeds', nargs='+', type=int, help='student seeds '
-                        '(default: 0; --study: 0 1 2)')
+                        '(default: 0; --study, --ablation, --teachers-study:'
+                        ' 0 1 2)')
     parser.add_argument('--quick', action='store_true',
                         help='a first look: fewer scenes and iterations')
     parser.add_argument('--study', action='store_true',
@@ -90,6 +105,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--ablation', action='store_true',
                         help='CWD, CWD + AKD and AKD with one setting '
                         'changed (N, p, no sigma), seeds 0 1 2')
+    parser.add_argument('--teachers-study', action='store_true',
+                        help='Avatars as teachers: two more teachers '
+                        f'(seeds {", ".join(map(str, EXTRA_TEACHER_SEEDS))});'
+                        ' the teacher, its Avatars, their ensembles and the '
+                        "teachers' ensemble as inference models "
+                        '(eval_avatars.py); students '
+                        f'{TASKS["det"].teachers_study}, seeds 0 1 2, each '
+                        "task's study iterations, each paired with CWD")
     parser.add_argument('--iters', type=int,
                         help=f'student iterations (default: {STUDENT_ITERS},'
                         f' {QUICK_STUDENT_ITERS} with --quick; with --study '
@@ -118,8 +141,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='also log each run to TensorBoard (mmengine\'s '
                         'TensorboardVisBackend; pip install tensorboard)')
     args = parser.parse_args(argv)
-    if args.study and args.ablation:
-        parser.error('--study and --ablation are two separate tables; '
+    tables = [flag for flag, on in (('--study', args.study),
+                                    ('--ablation', args.ablation),
+                                    ('--teachers-study', args.teachers_study))
+              if on]
+    if len(tables) > 1:
+        parser.error(f'{" and ".join(tables)} are separate tables; '
                      'run them one after the other')
     known = {m for name in args.tasks for m in TASKS[name].methods}
     unknown = [m for m in args.methods or [] if m not in known]
@@ -127,8 +154,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error(f'--methods: unknown {unknown} for tasks {args.tasks}; '
                      f'expected some of {sorted(known)}')
     if args.seeds is None:
-        args.seeds = [0, 1, 2] if args.study or args.ablation else [0]
-    if args.iters is None and not args.study:
+        args.seeds = [0, 1, 2] if tables else [0]
+    if args.iters is None and not (args.study or args.teachers_study):
         args.iters = QUICK_STUDENT_ITERS if args.quick else STUDENT_ITERS
     if args.tokens_iters is None:
         args.tokens_iters = QUICK_TOKENS_ITERS if args.quick \
@@ -158,10 +185,12 @@ def _duration(seconds: float) -> str:
 
 @dataclass
 class Run:
-    """A training run of the demo, to make or reuse: the teacher, MasKD's
-    receptive tokens on it (``role='tokens'``) or a student."""
+    """A run of the demo, to make or reuse: a teacher (``seed`` 0, the
+    demo's, or another seed), MasKD's receptive tokens on the teacher
+    (``role='tokens'``), a student, or the evaluation of the teacher's
+    Avatars as inference models (``role='avatars'``, ``iters`` 0)."""
     task: Task
-    method: Optional[str]  # None for the teacher and the tokens
+    method: Optional[str]  # None but for a student
     seed: int
     iters: int
     work_dir: str
@@ -170,14 +199,25 @@ class Run:
     role: str = 'student'
     # A student whose config reads MasKD's tokens (its ``tokens_ckpt``).
     needs_tokens: bool = False
+    #: The seeds (> 0) of the other teachers it needs: a student's with
+    #: several teachers (``model.teachers``), or the evaluation's ensemble
+    #: of the teachers.
+    teacher_seeds: Tuple[int, ...] = ()
 
     @property
     def label(self) -> str:
         """What the run is, on its console line."""
         if self.role == 'teacher':
-            return f'teacher ({osp.basename(self.task.teacher)})'
+            seed = f', seed {self.seed}' if self.seed else ''
+            return f'teacher ({osp.basename(self.task.teacher)}{seed})'
         if self.role == 'tokens':
             return f'MasKD tokens ({osp.basename(self.task.tokens)})'
+        if self.role == 'avatars':
+            sizes = ' and '.join(map(str, EVAL_NUM_AVATARS))
+            teachers = f', {len(self.teacher_seeds) + 1} teachers' \
+                if self.teacher_seeds else ''
+            return ('the teacher and its Avatars as inference models '
+                    f'(1, {sizes} Avatars{teachers})')
         return f'{self.method}, seed {self.seed}'
 
     @property
@@ -187,6 +227,8 @@ class Run:
             return self.task.teacher, {}
         if self.role == 'tokens':
             return self.task.tokens, {}
+        if self.role == 'avatars':
+            return self.task.methods[AVATARS_METHOD]
         return self.task.methods[self.method]
 
     @property
@@ -201,7 +243,10 @@ class Progress:
 
     The time left is that of the runs still to train, each at the wall
     seconds per iteration of the runs trained so far (in this invocation)
-    of its task and role (teacher or student), else of all of them.
+    of its task and role (teacher or student), else of all of them; an
+    evaluation (no iterations) at the wall time of those evaluated so far,
+    and before the first is timed, the estimate says how many it leaves
+    out.
 
     Args:
         plan: Every run, in order.
@@ -256,17 +301,31 @@ class Progress:
         todo = [run for run in self.plan[self.count:] if not run.done]
         if not todo:
             return 'the other runs are on disk already'
-        if not self._trained:
+        estimates = [self._seconds(run) for run in todo]
+        untimed = sum(e is None for e in estimates)
+        if untimed == len(todo) or untimed and any(r.iters for r, e in zip(
+                todo, estimates) if e is None):
             return 'no time estimate yet'
-        seconds = sum(run.iters * self._s_per_iter(run) for run in todo)
-        return f'about {_duration(seconds)} left'
+        text = f'about {_duration(sum(filter(None, estimates)))} left'
+        if untimed:
+            text += (f' (+ {untimed} evaluation' + 's' * (untimed > 1) +
+                     ' not timed yet)')
+        return text
 
-    def _s_per_iter(self, run: Run) -> float:
-        same = [(r, wall) for r, wall in self._trained
+    def _seconds(self, run: Run) -> Optional[float]:
+        """The wall seconds a run still to do will take, if any run of its
+        kind (trained or evaluated) was timed."""
+        measured = [(r, wall) for r, wall in self._trained
+                    if bool(r.iters) == bool(run.iters)]
+        same = [(r, wall) for r, wall in measured
                 if (r.task.name, r.role) == (run.task.name, run.role)]
-        measured = same or self._trained
-        return sum(wall for _, wall in measured) / sum(
-            r.iters for r, _ in measured)
+        measured = same or measured
+        if not measured:
+            return None
+        walls = [wall for _, wall in measured]
+        if not run.iters:  # an evaluation
+            return statistics.mean(walls)
+        return run.iters * sum(walls) / sum(r.iters for r, _ in measured)
 
 
 def ensure_data(args: argparse.Namespace) -> None:
@@ -330,7 +389,9 @@ def _config_and_overrides(run: Run, made_from: Dict[str, str],
         run: The run.
         made_from: The checkpoints of the runs it needs: ``teacher`` (for
             the tokens and the students), ``tokens`` (for a student whose
-            config reads MasKD's tokens).
+            config reads MasKD's tokens), ``teacher_seed<k>`` (the teacher
+            trained with seed k, for a student's teacher ``t<k>`` of
+            ``model.teachers``; ``t0`` is ``teacher``).
         data_root: Digit Scenes' folder.
     """
     from mmengine.config import Config
@@ -347,6 +408,12 @@ def _config_and_overrides(run: Run, made_from: Dict[str, str],
         overrides['model.teacher_ckpt'] = teacher_ckpt
     if teacher_ckpt and 'teacher_ckpt' in cfg:  # for a truthful dump
         overrides['teacher_ckpt'] = teacher_ckpt
+    for name, seed in zip(cfg.model.get('teachers', {}),
+                          teacher_seeds(cfg.model.get('teachers'))):
+        ckpt = made_from[_teacher_key(seed)]
+        overrides[f'model.teachers.{name}.ckpt'] = ckpt
+        if name in cfg.get('teacher_ckpts', {}):  # for a truthful dump
+            overrides[f'teacher_ckpts.{name}'] = ckpt
     if tokens_ckpt:
         losses = cfg.model.distiller.distill_losses
         overrides.update({
@@ -355,6 +422,27 @@ def _config_and_overrides(run: Run, made_from: Dict[str, str],
         })
         overrides['tokens_ckpt'] = tokens_ckpt
     return config, overrides
+
+
+def _teacher_key(seed: int) -> str:
+    """The key of the teacher trained with ``seed`` in ``made_from``."""
+    return 'teacher' if seed == 0 else f'teacher_seed{seed}'
+
+
+def _eval_command(run: Run, made_from: Dict[str, str],
+                  data_root: str) -> List[str]:
+    """The evaluation's eval_avatars.py command: its config (the Avatars
+    of :data:`AVATARS_METHOD`, data pointed to ``data_root``), the teacher
+    and the other teachers of ``run.teacher_seeds``."""
+    from mmengine.config import Config
+    config, extra = run.config
+    overrides = {**extra,
+                 **_data_root_overrides(Config.fromfile(config), data_root)}
+    return train_process.eval_avatars_command(
+        config, run.work_dir, made_from['teacher'], overrides,
+        list(EVAL_NUM_AVATARS),
+        [made_from[_teacher_key(seed)] for seed in run.teacher_seeds],
+        EVAL_SEED)
 
 
 def reads_tokens(config: str) -> bool:
@@ -403,6 +491,81 @@ def _provenance(made_from: Dict[str, str], data_root: str) -> dict:
     for role, ckpt in made_from.items():
         provenance[role] = f'{ckpt}@{osp.getmtime(ckpt):.0f}'
     return provenance
+
+
+def _eval_provenance(run: Run, made_from: Dict[str, str],
+                     data_root: str) -> dict:
+    """An evaluation's provenance: its checkpoints and data, and what it
+    evaluates (config, ensembles, seed)."""
+    config, extra = run.config
+    return dict(
+        _provenance(made_from, data_root),
+        eval_avatars=dict(config=config, overrides=extra,
+                          num_avatars=list(EVAL_NUM_AVATARS),
+                          seed=EVAL_SEED))
+
+
+def summarise_avatars(results: dict, task: Task) -> dict:
+    """What the report needs of eval_avatars.py's results: per row (model),
+    its members, ``task.metric`` and seconds.
+
+    Raises:
+        RuntimeError: A row without ``task.metric``, where that cannot mean
+            a score of 0.
+    """
+    rows = []
+    for row in results['rows']:
+        metric = row['metrics'].get(task.metric)
+        if metric is None and not task.no_metric_means_zero:
+            raise RuntimeError(f'{task.name}: eval_avatars.py gave '
+                               f'{row["model"]!r} no {task.metric!r}')
+        rows.append(dict(model=row['model'], members=row['members'],
+                         metric=float(metric or 0.0),
+                         seconds=row['seconds']))
+    return dict(rows=rows, samples=results['samples'],
+                perturbation=results['perturbation'],
+                points=results['points'],
+                config=osp.basename(results['config']), seed=results['seed'])
+
+
+def _avatars_text(task: Task, result: dict) -> str:
+    """The result of an evaluation on its console line."""
+    return f'{task.metric_label}: ' + ', '.join(
+        f'{row["model"]} {row["metric"]:.3f}' for row in result['rows'])
+
+
+def evaluate_or_reuse(run: Run, made_from: Dict[str, str],
+                      args: argparse.Namespace,
+                      progress: Progress) -> Optional[dict]:
+    """Reuses a finished evaluation of the teacher's Avatars on disk, or
+    runs eval_avatars.py in its own process.
+
+    Args:
+        made_from: ``teacher`` and the ``teacher_seed<k>`` of
+            ``run.teacher_seeds``.
+
+    Returns:
+        dict | None: Its summary (:func:`summarise_avatars`); None if it
+        failed.
+    """
+    provenance = _eval_provenance(run, made_from, args.data_root)
+    cached = None if run.fresh else _cached(run.work_dir, provenance)
+    if cached:
+        progress.begin(f'{run.label}: reusing {run.work_dir}:')
+        progress.end(_avatars_text(run.task, cached), trained=False)
+        return cached
+    progress.begin(f'{run.label}: evaluating{_again(run.work_dir)} ...')
+    try:
+        command = _eval_command(run, made_from, args.data_root)
+        result = summarise_avatars(
+            train_process.evaluate(command, run.work_dir, RUN_LOG,
+                                   args.verbose), run.task)
+    except (RuntimeError, KeyError, ValueError) as err:
+        progress.fail(str(err), osp.join(run.work_dir, RUN_LOG))
+        return None
+    _save(run.work_dir, result, provenance)
+    progress.end(_avatars_text(run.task, result), trained=True)
+    return result
 
 
 def train_or_reuse(run: Run, made_from: Dict[str, str],
@@ -461,11 +624,22 @@ def _again(work_dir: str) -> str:
     return ''
 
 
-def _teacher_dir(task: Task, args: argparse.Namespace) -> str:
-    """The teacher's work_dir; its students' work_dirs lie inside."""
+def _teacher_dir(task: Task, args: argparse.Namespace,
+                 seed: int = 0) -> str:
+    """The teacher's work_dir; its students' work_dirs lie inside. Those
+    of the teachers of other seeds lie beside it."""
     tag = '_quick' if args.quick else ''
+    seed_tag = f'_seed{seed}' if seed else ''
     return osp.join(args.work_dir, task.name,
-                    f'teacher_{args.teacher_iters}i{tag}')
+                    f'teacher_{args.teacher_iters}i{seed_tag}{tag}')
+
+
+def _avatars_dir(task: Task, teachers: int,
+                 args: argparse.Namespace) -> str:
+    """The work_dir of the evaluation of the teacher's Avatars, in the
+    teacher's (with the ensemble of ``teachers`` teachers, if > 1)."""
+    tag = f'_{teachers}_teachers' if teachers > 1 else ''
+    return osp.join(_teacher_dir(task, args), f'eval_avatars{tag}')
 
 
 def _student_dir(task: Task, method: str, seed: int,
@@ -521,7 +695,18 @@ def _default_methods(task: Task, args: argparse.Namespace) -> List[str]:
         return task.study
     if args.ablation:
         return ['CWD', 'CWD + AKD'] + task.ablation
-    return DEMO_METHODS
+    if args.teachers_study:
+        return task.teachers_study
+    return QUICK_METHODS if args.quick else DEMO_METHODS
+
+
+def _evaluates_avatars(args: argparse.Namespace) -> bool:
+    """Whether the teacher's Avatars are evaluated as inference models:
+    in ``--teachers-study`` (with the teachers' ensemble) and in the
+    default run (not ``--quick``, no table of the study's, no
+    ``--methods``)."""
+    return args.teachers_study or not (args.quick or args.study or
+                                       args.ablation or args.methods)
 
 
 def _chosen_tasks(args: argparse.Namespace) -> List[Tuple[Task, List[str]]]:
@@ -539,11 +724,21 @@ def _chosen_tasks(args: argparse.Namespace) -> List[Tuple[Task, List[str]]]:
     return tasks
 
 
+def other_teachers(config: str) -> Tuple[int, ...]:
+    """The seeds (> 0) of the teachers of ``config`` other than the demo's
+    (``model.teachers``: ``t<k>`` has seed k)."""
+    from mmengine.config import Config
+    model = Config.fromfile(config).model
+    return tuple(s for s in teacher_seeds(model.get('teachers')) if s)
+
+
 def _plan(task: Task, methods: List[str],
           args: argparse.Namespace) -> List[Run]:
-    """The task's runs in the order they run: the teacher, MasKD's tokens if
-    a method reads them, then the students seed-major (stopped early, every
-    method has the same seeds done)."""
+    """The task's runs in the order they run: the teacher, the teachers of
+    other seeds that a method (or the evaluation) needs, MasKD's tokens if
+    a method reads them, the evaluation of the teacher's Avatars (see
+    :func:`_evaluates_avatars`), then the students seed-major (stopped
+    early, every method has the same seeds done)."""
     fresh = args.retrain_teacher
     teacher = Run(task, None, 0, args.teacher_iters, _teacher_dir(task, args),
                   fresh, role='teacher')
@@ -551,29 +746,51 @@ def _plan(task: Task, methods: List[str],
         method: reads_tokens(task.methods[method][0])
         for method in methods
     }
+    needs_teachers = {
+        method: other_teachers(task.methods[method][0])
+        for method in methods
+    }
+    evaluation = []
+    if _evaluates_avatars(args):
+        seeds = EXTRA_TEACHER_SEEDS if args.teachers_study else ()
+        evaluation.append(
+            Run(task, None, 0, 0, _avatars_dir(task, len(seeds) + 1, args),
+                fresh, role='avatars', teacher_seeds=seeds))
+    others = sorted({seed for seeds in needs_teachers.values()
+                     for seed in seeds} |
+                    {seed for run in evaluation for seed in run.teacher_seeds})
+    teachers = [
+        Run(task, None, seed, args.teacher_iters,
+            _teacher_dir(task, args, seed), fresh, role='teacher')
+        for seed in others
+    ]
     tokens = [
         Run(task, None, 0, args.tokens_iters, _tokens_dir(task, args), fresh,
             role='tokens')
     ] if any(needs_tokens.values()) else []
-    return [teacher] + tokens + [
+    return [teacher] + teachers + tokens + evaluation + [
         Run(task, method, seed, student_iters(task, args),
             _student_dir(task, method, seed, args), fresh,
-            needs_tokens=needs_tokens[method])
+            needs_tokens=needs_tokens[method],
+            teacher_seeds=needs_teachers[method])
         for seed in args.seeds for method in methods
     ]
 
 
 def run_task(runs: List[Run], args: argparse.Namespace,
              progress: Progress) -> Optional[dict]:
-    """Trains (or reuses) a task's teacher, MasKD's tokens on it if planned,
-    then its students (``runs``, from :func:`_plan`).
+    """Trains (or reuses) a task's teacher, the teachers of other seeds and
+    MasKD's tokens on it if planned, evaluates the teacher's Avatars if
+    planned, then trains its students (``runs``, from :func:`_plan`).
 
     Returns:
-        dict | None: ``teacher`` (its summary), ``tokens`` (theirs, if they
-        were planned and trained) and ``results`` (per method with a
-        finished run, the summaries of its seeds); None if the teacher
-        failed, and its students are skipped. Without the tokens, the
-        students that read them are skipped.
+        dict | None: ``teacher`` (its summary), ``teachers`` (per seed, those
+        of the other teachers that were planned and trained), ``tokens``
+        (theirs, if they were planned and trained), ``avatars`` (the
+        evaluation's, if planned and done) and ``results`` (per method with
+        a finished run, the summaries of its seeds); None if the teacher
+        failed, and everything else is skipped. A run whose tokens or other
+        teachers failed is skipped.
     """
     teacher = train_or_reuse(runs[0], {}, args, progress)
     if teacher is None:
@@ -581,26 +798,44 @@ def run_task(runs: List[Run], args: argparse.Namespace,
                       'failed; its students are skipped')
         return None
     made_from = dict(teacher=teacher['checkpoint'])
-    tokens = None
-    if len(runs) > 1 and runs[1].role == 'tokens':  # where _plan puts them
-        tokens = train_or_reuse(runs[1], made_from, args, progress)
-    with_tokens = dict(made_from, tokens=tokens['checkpoint']) \
-        if tokens else None
-    students = [run for run in runs[1:] if run.role == 'student']
-    results: Dict[str, List[dict]] = {run.method: [] for run in students}
-    for run in students:
-        if run.needs_tokens and with_tokens is None:
+    others: Dict[int, dict] = {}
+    tokens = avatars = None
+    results: Dict[str, List[dict]] = {
+        run.method: [] for run in runs if run.role == 'student'}
+    for run in runs[1:]:
+        missing = [s for s in run.teacher_seeds if s not in others]
+        if missing:
+            progress.skip(1, f'{run.label}: skipped, its teacher' +
+                          's' * (len(missing) > 1) + ' of seed ' +
+                          ', '.join(map(str, missing)) + ' failed')
+            continue
+        if run.needs_tokens and tokens is None:
             progress.skip(1, f'{run.label}: skipped, MasKD\'s tokens failed')
             continue
-        result = train_or_reuse(run,
-                                with_tokens if run.needs_tokens else made_from,
+        needs = dict(made_from)
+        needs.update({_teacher_key(s): others[s]['checkpoint']
+                      for s in run.teacher_seeds})
+        if run.needs_tokens:
+            needs['tokens'] = tokens['checkpoint']
+        if run.role == 'avatars':
+            avatars = evaluate_or_reuse(run, needs, args, progress)
+            continue
+        result = train_or_reuse(run, {} if run.role == 'teacher' else needs,
                                 args, progress)
-        if result is not None:
+        if result is None:
+            continue
+        if run.role == 'teacher':
+            others[run.seed] = result
+        elif run.role == 'tokens':
+            tokens = result
+        else:
             results[run.method].append(dict(result, seed=run.seed))
     entry = dict(teacher=teacher,
                  results={m: done for m, done in results.items() if done})
-    if tokens is not None:
-        entry['tokens'] = tokens
+    for key, value in (('teachers', others), ('tokens', tokens),
+                       ('avatars', avatars)):
+        if value:
+            entry[key] = value
     return entry
 
 
@@ -611,12 +846,16 @@ def report(all_results: Dict[str, dict], args: argparse.Namespace) -> str:
         str: The files plotted, for the last console line.
     """
     suffix = '_quick' if args.quick else ('_study' if args.study else (
-        '_ablation' if args.ablation else ''))
-    tables = [
-        table(TASKS[name], entry['teacher'], entry['results'],
-              entry.get('tokens'))
-        for name, entry in all_results.items()
-    ]
+        '_ablation' if args.ablation else
+        ('_teachers' if args.teachers_study else '')))
+    tables = []
+    for name, entry in all_results.items():
+        tables.append(
+            table(TASKS[name], entry['teacher'], entry['results'],
+                  entry.get('tokens'), entry.get('teachers'),
+                  base='CWD' if args.teachers_study else None))
+        if entry.get('avatars'):
+            tables.append(avatars_table(TASKS[name], entry['avatars']))
     os.makedirs(args.work_dir, exist_ok=True)
     with open(osp.join(args.work_dir, f'results{suffix}.md'), 'w') as f:
         f.write('\n\n'.join(tables) + '\n')

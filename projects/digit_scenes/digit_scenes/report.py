@@ -34,7 +34,9 @@ def _mean_std(values: List[float], signed: bool = False) -> str:
 
 
 def table(task: Task, teacher: dict, results: Dict[str, List[dict]],
-          tokens: Optional[dict] = None) -> str:
+          tokens: Optional[dict] = None,
+          teachers: Optional[Dict[int, dict]] = None,
+          base: Optional[str] = None) -> str:
     """A markdown table of the task's results, mean and std over seeds.
 
     With several seeds, it also gives each seed's value and, for a
@@ -50,8 +52,13 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]],
             when some are missing, for the pairing).
         tokens: MasKD's tokens' summary (the teacher validated on the
             features they mask), a row under the teacher's.
+        teachers: Per seed, the summaries of the teachers of other seeds,
+            rows under the teacher's.
+        base: Pair every other method with this one instead of each
+            ``'+ AKD'`` method with its base loss.
     """
     seeds = max((len(r) for r in results.values()), default=1)
+    against = base or 'base'
     if seeds == 1:
         lines = [f'| {task.name} | {task.metric_label} | s/iter | runs |',
                  '|---|---|---|---|',
@@ -59,12 +66,16 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]],
                  f'{teacher["s_per_iter"]:.3f} | 1 |']
     else:
         lines = [f'| {task.name} | {task.metric_label} (mean ± std) | '
-                 'per seed | minus base, paired (mean ± std) | above base '
-                 '| s/iter | runs |', '|---|---|---|---|---|---|---|',
+                 f'per seed | minus {against}, paired (mean ± std) | above '
+                 f'{against} | s/iter | runs |',
+                 '|---|---|---|---|---|---|---|',
                  f'| teacher | {teacher["metric"]:.3f} | | | | '
                  f'{teacher["s_per_iter"]:.3f} | 1 |']
+    blanks = '' if seeds == 1 else ' | | |'  # as the teacher's row
+    for seed, other in sorted((teachers or {}).items()):
+        lines.append(f'| teacher (seed {seed}) | {other["metric"]:.3f} |'
+                     f'{blanks} {other["s_per_iter"]:.3f} | 1 |')
     if tokens:
-        blanks = '' if seeds == 1 else ' | | |'  # as the teacher's row
         lines.append(f"| teacher through MasKD's tokens | "
                      f'{tokens["metric"]:.3f} |{blanks} '
                      f'{tokens["s_per_iter"]:.3f} | 1 |')
@@ -77,9 +88,11 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]],
             continue
         per_seed = ', '.join(f'{v:.3f}' for v in values)
         paired = above = ''
-        base = results.get(base_method(method))
-        if base and _seeds(base) == _seeds(runs):
-            diffs = [v - b['metric'] for v, b in zip(values, base)]
+        paired_with = results.get(
+            (base if method != base else None) if base else
+            base_method(method))
+        if paired_with and _seeds(paired_with) == _seeds(runs):
+            diffs = [v - b['metric'] for v, b in zip(values, paired_with)]
             paired = _mean_std(diffs, signed=True)
             above = f'{sum(d > 0 for d in diffs)}/{len(diffs)}'
         lines.append(f'| {method} | {_mean_std(values)} | {per_seed} | '
@@ -92,9 +105,45 @@ def table(task: Task, teacher: dict, results: Dict[str, List[dict]],
             f'{task.study_noise} over 3 seeds at 300 iterations); '
             '`--seeds 0 1 2` gives mean ± std.')
     else:
+        paired = f'every method minus {base}' if base else \
+            'a "+ AKD" method minus its base loss'
         lines.append(f'\n{task.name}: {seeds} seeds per method, mean ± '
-                     'standard deviation over seeds; a "+ AKD" method minus '
-                     'its base loss, seed by seed.')
+                     f'standard deviation over seeds; {paired}, seed by '
+                     'seed.')
+    return '\n'.join(lines)
+
+
+def avatars_table(task: Task, avatars: dict) -> str:
+    """A markdown table of the teacher, its Avatars and the ensembles as
+    inference models (eval_avatars.py's rows): the metric, the difference
+    from the teacher, the members and the seconds of inference.
+
+    Args:
+        task: The task.
+        avatars: The evaluation's summary (``rows``: ``model``,
+            ``members``, ``metric``, ``seconds``; ``samples``,
+            ``perturbation``, ``points``, ``config``, ``seed``).
+    """
+    rows = avatars['rows']
+    teacher = next((r['metric'] for r in rows if r['model'] == 'teacher'),
+                   None)
+    lines = [f'| {task.name}: inference | {task.metric_label} | minus '
+             'teacher | members | seconds |', '|---|---|---|---|---|']
+    for row in rows:
+        minus = '' if teacher is None or row['model'] == 'teacher' else \
+            f'{row["metric"] - teacher:+.3f}'
+        lines.append(f'| {row["model"]} | {row["metric"]:.3f} | {minus} | '
+                     f'{row["members"]} | {row["seconds"]:.2f} |')
+    perturbation = ', '.join(
+        ', '.join(f'{k}={v}' for k, v in p.items())
+        for p in avatars['perturbation'])
+    lines.append(
+        f'\n{task.name}: the teacher, its Avatars ({perturbation} at '
+        f'{", ".join(avatars["points"].values())}, draws of seed '
+        f'{avatars["seed"]}, as in {avatars["config"]}) and the ensembles '
+        '(head outputs averaged) on the '
+        f'{avatars["samples"]} validation samples; seconds of inference '
+        'over the set (tools/analysis_tools/eval_avatars.py).')
     return '\n'.join(lines)
 
 

@@ -5,8 +5,9 @@ each with its teacher's config and its students' methods: a config and the
 overrides merged into it.
 """
 import os.path as osp
+import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .paths import CONFIGS
 
@@ -46,6 +47,11 @@ class Task:
     def ablation(self) -> List[str]:
         """The AKD variants of ``--ablation``."""
         return list(ABLATION_METHODS)
+
+    @property
+    def teachers_study(self) -> List[str]:
+        """The students of ``--teachers-study``."""
+        return list(TEACHERS_STUDY_METHODS)
 
 
 def _cfg(name: str) -> str:
@@ -97,6 +103,41 @@ def _akd_variants(akd_config: str) -> Dict[str, tuple]:
     }
 
 
+def _teacher_variants(cwd_config: str, cwd_3x_config: str,
+                      akd_3x_config: str) -> Dict[str, tuple]:
+    """CWD and CWD + AKD from three teachers (seeds 0, 1, 2; each
+    ``model.teachers.t<k>``), and CWD with the student's neck and head
+    inherited from the teacher (``model.inherit=True``)."""
+    return {
+        'CWD (3 teachers)': (cwd_3x_config, {}),
+        'CWD + AKD (3 teachers)': (akd_3x_config, {
+            'model.distiller.uncertainty': 'paper'
+        }),
+        'CWD (inherit)': (cwd_config, {'model.inherit': True}),
+    }
+
+
+def teacher_seeds(teachers: Optional[Dict]) -> Tuple[int, ...]:
+    """The seeds of a config's teachers (``model.teachers``), in order.
+
+    Teacher ``t<k>`` is the task's teacher config trained with
+    ``randomness.seed=k``; ``t0`` is the demo's teacher. A config with one
+    teacher (no ``model.teachers``) has none.
+
+    Raises:
+        ValueError: A teacher named otherwise.
+    """
+    seeds = []
+    for name in teachers or {}:
+        found = re.fullmatch(r't(\d+)', name)
+        if not found:
+            raise ValueError(
+                f'model.teachers: the demo reads teacher t<k> as the '
+                f'teacher trained with seed k, but got the name {name!r}')
+        seeds.append(int(found.group(1)))
+    return tuple(seeds)
+
+
 ABLATION_METHODS = ['CWD + AKD (N=4)', 'CWD + AKD (p=0.05)',
                     'CWD + AKD (p=0.3)', 'CWD + AKD (no sigma)']
 # Each '+ AKD' method is compared, seed by seed, with its base loss.
@@ -110,6 +151,15 @@ DET_STUDY_METHODS = ['no KD'] + [
     f'{base}{variant}' for base in ('CWD', 'FGD', 'MasKD')
     for variant in ('', ' + AKD', ' + AKD (release)', ' + AKD (no sigma)')
 ]
+
+# CWD from one teacher and from three, each with and without Avatars (the
+# paper's form); and CWD inheriting the teacher's neck and head. Each is
+# compared with CWD, seed by seed.
+TEACHERS_STUDY_METHODS = ['CWD', 'CWD (3 teachers)', 'CWD + AKD',
+                          'CWD + AKD (3 teachers)', 'CWD (inherit)']
+#: The method whose config (its distiller's Avatars, element dropout
+#: p = 0.1) eval_avatars.py reads for the Avatars as inference models.
+AVATARS_METHOD = 'CWD + AKD'
 
 
 TASKS = {
@@ -130,6 +180,13 @@ TASKS = {
                          'digit-scenes.py'), {}),
             **_akd_variants(
                 _cfg('akd-cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
+                     'digit-scenes.py')),
+            **_teacher_variants(
+                _cfg('cwd_fpn_retina-r18w32_retina-r18w8_1500i_'
+                     'digit-scenes.py'),
+                _cfg('cwd_fpn_3x-retina-r18w32_retina-r18w8_1500i_'
+                     'digit-scenes.py'),
+                _cfg('akd-cwd_fpn_3x-retina-r18w32_retina-r18w8_1500i_'
                      'digit-scenes.py')),
             'FGD': (_cfg('fgd_fpn_retina-r18w32_retina-r18w8_1500i_'
                          'digit-scenes.py'), {}),
@@ -162,9 +219,19 @@ TASKS = {
             **_akd_variants(
                 _cfg('akd-cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
                      'digit-scenes.py')),
+            **_teacher_variants(
+                _cfg('cwd_logits_pspnet-r18w32_pspnet-r18w8_1500i_'
+                     'digit-scenes.py'),
+                _cfg('cwd_logits_3x-pspnet-r18w32_pspnet-r18w8_1500i_'
+                     'digit-scenes.py'),
+                _cfg('akd-cwd_logits_3x-pspnet-r18w32_pspnet-r18w8_1500i_'
+                     'digit-scenes.py')),
         }),
 }
-DEMO_METHODS = ['no KD', 'CWD', 'CWD + AKD']
+#: The students of `make demo`; `make demo-quick` (``--quick``) trains the
+#: first three.
+DEMO_METHODS = ['no KD', 'CWD', 'CWD + AKD', 'CWD (inherit)']
+QUICK_METHODS = DEMO_METHODS[:3]
 
 #: Narrower detection students, candidates for a study that can tell
 #: methods apart (docs/study.md, "Choosing the detection student"): the

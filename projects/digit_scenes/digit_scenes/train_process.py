@@ -4,7 +4,9 @@
 overrides to merge into it (as ``--cfg-options``), :func:`train` runs it
 with its command and output in a log and returns the log dir that mmengine's
 Runner wrote, where :func:`read_scalars` reads what the run logged.
-The demo (:mod:`.demo`) trains each of its runs this way.
+The demo (:mod:`.demo`) trains each of its runs this way, and evaluates
+the teacher's Avatars the same way, with ``tools/analysis_tools/
+eval_avatars.py`` (:func:`eval_avatars_command`, :func:`evaluate`).
 """
 import json
 import os
@@ -12,12 +14,18 @@ import os.path as osp
 import shlex
 import subprocess
 import sys
-from typing import Any, List, Set
+from typing import Any, Dict, List, Optional, Set
 
 from .paths import REPO_ROOT
 
 #: The repository's ``tools/train.py``.
 TRAIN_PY = osp.join(REPO_ROOT, 'tools', 'train.py')
+#: mmakd's tool that evaluates the teacher's Avatars as inference models.
+EVAL_AVATARS = osp.join(REPO_ROOT, 'tools', 'analysis_tools',
+                        'eval_avatars.py')
+#: Where :func:`eval_avatars_command` has the tool write its results, in
+#: the evaluation's work dir.
+EVAL_AVATARS_OUT = 'eval_avatars.json'
 #: setuptools >= 67.5 warns when pkg_resources is imported, and mmengine
 #: re-imports it on each installed-package check; only that message is
 #: silenced.
@@ -51,6 +59,31 @@ def train_command(config: str,
         sys.executable, *PYTHON_OPTIONS, TRAIN_PY, config, '--work-dir',
         osp.abspath(work_dir)
     ] + (['--cfg-options', *options] if options else [])
+
+
+def eval_avatars_command(config: str, work_dir: str, checkpoint: str,
+                         overrides: dict, num_avatars: List[int],
+                         teacher_ckpts: List[str], seed: int = 0
+                         ) -> List[str]:
+    """The ``eval_avatars.py`` command line of one evaluation.
+
+    Args:
+        config: The distillation config (its teacher and Avatars).
+        work_dir: Where the results go (:data:`EVAL_AVATARS_OUT`).
+        checkpoint: The teacher's checkpoint.
+        overrides: Dotted keys merged into the config, as ``--cfg-options``.
+        num_avatars: The sizes of the Avatar ensembles.
+        teacher_ckpts: More teachers of the same config, for the ensemble
+            of the teachers (none: no such row).
+        seed: Of the Avatar draws.
+    """
+    options = cfg_options(overrides)
+    return [
+        sys.executable, *PYTHON_OPTIONS, EVAL_AVATARS, config, checkpoint,
+        '--num-avatars', *map(str, num_avatars), '--seed', str(seed),
+        '--out', osp.join(osp.abspath(work_dir), EVAL_AVATARS_OUT)
+    ] + (['--teacher-ckpts', *teacher_ckpts] if teacher_ckpts else []) + (
+        ['--cfg-options', *options] if options else [])
 
 
 def with_tensorboard(config: str, work_dir: str) -> str:
@@ -113,7 +146,8 @@ def _option_text(value: Any) -> str:
     return text
 
 
-def execute(command: List[str], log_path: str, verbose: bool) -> int:
+def execute(command: List[str], log_path: str, verbose: bool,
+            env: Optional[Dict[str, str]] = None) -> int:
     """Runs ``command``; writes it, then its stdout and stderr, to a log.
 
     Args:
@@ -121,6 +155,7 @@ def execute(command: List[str], log_path: str, verbose: bool) -> int:
         log_path: The log, written afresh; its first line is ``command``
             as a shell takes it.
         verbose: Print the output on the console too.
+        env: Set in the command's environment (beside this process's).
 
     Returns:
         int: The exit status of ``command``.
@@ -129,7 +164,9 @@ def execute(command: List[str], log_path: str, verbose: bool) -> int:
         log_file.write(shlex.join(command).encode() + b'\n')
         log_file.flush()
         with subprocess.Popen(command, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT) as proc:
+                              stderr=subprocess.STDOUT,
+                              env={**os.environ, **env} if env else
+                              None) as proc:
             for line in proc.stdout:
                 log_file.write(line)
                 if verbose:
@@ -157,6 +194,37 @@ def train(command: List[str], work_dir: str, log_name: str,
     if status != 0:
         raise RunFailed(f'exit status {status}')
     return _new_log_dir(work_dir, before)
+
+
+def evaluate(command: List[str], work_dir: str, log_name: str,
+             verbose: bool) -> dict:
+    """Runs an ``eval_avatars.py`` command with one intra-op thread, unless
+    ``OMP_NUM_THREADS`` says otherwise (as tools/train.py runs); returns
+    the results it wrote.
+
+    Args:
+        command: The command, from :func:`eval_avatars_command`.
+        work_dir: Its work dir.
+        log_name: The log's file name in ``work_dir`` (:func:`execute`).
+        verbose: Print its output on the console too.
+
+    Raises:
+        RunFailed: It exited with an error or wrote no results.
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    out = osp.join(work_dir, EVAL_AVATARS_OUT)
+    if osp.exists(out):
+        os.remove(out)  # an earlier evaluation's
+    threads = None if 'OMP_NUM_THREADS' in os.environ else dict(
+        OMP_NUM_THREADS='1')
+    status = execute(command, osp.join(work_dir, log_name), verbose,
+                     threads)
+    if status != 0:
+        raise RunFailed(f'exit status {status}')
+    if not osp.exists(out):
+        raise RunFailed(f'it wrote no {EVAL_AVATARS_OUT}')
+    with open(out) as f:
+        return json.load(f)
 
 
 def _new_log_dir(work_dir: str, before: Set[str]) -> str:
