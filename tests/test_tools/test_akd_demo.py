@@ -7,6 +7,7 @@ import os
 import os.path as osp
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -1202,3 +1203,48 @@ def test_make_demo_evaluates_the_avatars_end_to_end(tmp_path):
     log = (work_dir / 'seg' / 'teacher_2i' / 'cwd_inherit_2i_seed0' /
            'console.log').read_text()
     assert re.search(r'inherit: copied \d+ tensors', log)
+
+
+def test_data_is_generated_aside_and_renamed_into_place(tmp_path,
+                                                        monkeypatch):
+    """Two demos started at once (one per task) never see a half-written
+    data set: each writes its own folder and renames it into place; the
+    second keeps the first's."""
+    root = tmp_path / 'data'
+    writes = []
+
+    def create(out_dir, num_train, num_val):
+        writes.append(out_dir)
+        assert out_dir == f'{root}.partial-{os.getpid()}'
+        assert not root.joinpath('meta.json').exists()
+        os.makedirs(osp.join(out_dir, 'annotations'))
+        with open(osp.join(out_dir, 'meta.json'), 'w') as f:
+            f.write(f'{num_train} {num_val}')
+
+    monkeypatch.setattr(akd_demo, 'create_digit_scenes', create)
+    args = _args(tmp_path, '--num-scenes', '24', '8')
+    root.mkdir()  # an empty folder is replaced
+    akd_demo.ensure_data(args)
+    assert (root / 'meta.json').read_text() == '24 8'
+    assert sorted(os.listdir(tmp_path)) == ['data']
+    akd_demo.ensure_data(args)  # there already: nothing written
+    assert len(writes) == 1
+
+    # Another demo renames its data set into place while this one writes.
+    other = tmp_path / 'other'
+
+    def create_late(out_dir, num_train, num_val):
+        create(out_dir, num_train, num_val)
+        other.mkdir()
+        (other / 'meta.json').write_text('the other demo')
+        os.rename(other, args.data_root)
+
+    shutil.rmtree(root)
+    monkeypatch.setattr(akd_demo, 'create_digit_scenes', create_late)
+    akd_demo.ensure_data(args)
+    assert (root / 'meta.json').read_text() == 'the other demo'
+    assert sorted(os.listdir(tmp_path)) == ['data']
+    # Files that are no data set of the demo's are not written into.
+    (root / 'meta.json').rename(root / 'notes.txt')
+    with pytest.raises(RuntimeError, match='holds files but no meta.json'):
+        akd_demo.ensure_data(args)

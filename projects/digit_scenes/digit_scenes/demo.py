@@ -43,6 +43,7 @@ import json
 import math
 import os
 import os.path as osp
+import shutil
 import statistics
 import time
 import warnings
@@ -329,14 +330,40 @@ class Progress:
 
 
 def ensure_data(args: argparse.Namespace) -> None:
-    """Generates Digit Scenes under ``args.data_root`` unless already there."""
+    """Generates Digit Scenes under ``args.data_root`` unless already there.
+
+    The files are written into a folder of this process beside it, which is
+    then renamed to ``args.data_root``: two demos started at once (e.g. one
+    per task) never write to, or read, a half-written data set. The one
+    that renames second keeps the other's (the same scenes) and removes its
+    own.
+
+    Raises:
+        RuntimeError: ``args.data_root`` holds files but no ``meta.json``
+            (not a data set the demo wrote, or an interrupted one).
+    """
     if osp.exists(osp.join(args.data_root, 'meta.json')):
         return
+    root = osp.abspath(args.data_root)
+    if osp.isdir(root) and os.listdir(root):
+        raise RuntimeError(
+            f'{root} holds files but no meta.json, which the demo writes '
+            'last: not a data set of the demo, or an interrupted one; '
+            'remove it (or choose another --data-root) and run again')
     num_train, num_val = args.num_scenes or ((400, 100) if args.quick else
                                              (1500, 300))
     log(f'generating Digit Scenes ({num_train} train, {num_val} val scenes)'
         f' into {args.data_root}')
-    create_digit_scenes(args.data_root, num_train, num_val)
+    os.makedirs(osp.dirname(root), exist_ok=True)
+    partial = f'{root}.partial-{os.getpid()}'
+    shutil.rmtree(partial, ignore_errors=True)
+    create_digit_scenes(partial, num_train, num_val)
+    try:
+        os.rename(partial, root)  # also over an empty folder
+    except OSError:
+        if not osp.exists(osp.join(root, 'meta.json')):
+            raise
+        shutil.rmtree(partial)  # another demo's is in place
 
 
 def _schedule_overrides(cfg: 'Config', iters: int) -> dict:
