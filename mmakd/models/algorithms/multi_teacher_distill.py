@@ -81,12 +81,24 @@ class TeacherGroup(BaseModel):
         return ((name, getattr(self, name)) for name in self.names)
 
     def __getitem__(self, name: str) -> nn.Module:
+        """The teacher called ``name``."""
         return getattr(self, name)
 
     def forward(self,
                 inputs: Any,
                 data_samples: Any = None,
                 mode: str = 'tensor') -> Dict[str, Any]:
+        """Runs every teacher on the batch (``'loss'`` or ``'tensor'``).
+
+        Args:
+            inputs: The preprocessed batch.
+            data_samples: Its data samples.
+            mode (str): ``'loss'`` or ``'tensor'``; ``'predict'`` is
+                refused (the teachers make no one prediction).
+
+        Returns:
+            dict: Each teacher's result, by name.
+        """
         if mode == 'predict':
             # MMRazor's SingleTeacherDistillValLoop evaluates `teacher`.
             raise RuntimeError(
@@ -101,6 +113,7 @@ class TeacherGroup(BaseModel):
         }
 
     def extract_feat(self, inputs: Any) -> Dict[str, Any]:
+        """Each teacher's backbone and neck features, by name."""
         return {
             name: teacher.extract_feat(inputs)
             for name, teacher in self.items()
